@@ -1,0 +1,27 @@
+# `make run`: set up .venv and run the main job.  `make test`: set up .venv and run the tests.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export HF_HUB_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+
+.PHONY: setup run test bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test,local]'
+	touch $@
+
+setup: $(BIN)/.installed
+
+run: setup
+	$(BIN)/adaptive-retention bench
+
+bench: run
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,101 @@
+"""Per-layer retention schedules and the Lagrangian dual controller (SPEC §1–2).
+
+The constraint at retention layer l is `kept_l ≤ ρ_l(step)`, where kept_l is the expected kept
+fraction (SPEC default units) and ρ_l(step) warms up linearly from 1.0 to the schedule's ρ_l.
+The controller does projected dual ascent λ_l ← max(0, λ_l + η (kept_l − ρ_l(step))).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+SCHEDULES = ("constant", "linear", "geometric")
+PLACEMENTS = ("layerwise", "final")
+DUAL_MODES = ("per_layer", "global")
+
+
+def layer_ratios(schedule: str, ratio: float, start_layer: int, num_layers: int, placement: str = "layerwise") -> dict[int, float]:
+    """Map block boundary → kept ratio ρ_l of the original content tokens.
+
+    Boundary l sits before block l (l = num_layers means after the last block). `constant` drops
+    once, to ρ, before block `start_layer`; `linear` and `geometric` drop at every boundary from
+    `start_layer` to the last block, decaying from 1 towards ρ and reaching ρ at the last block.
+    `placement: final` puts a single retention point after the last block.
+    """
+    if not 0.0 < ratio <= 1.0:
+        raise ValueError(f"ratio must lie in (0, 1], got {ratio}")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}; allowed: {list(SCHEDULES)}")
+    if placement not in PLACEMENTS:
+        raise ValueError(f"unknown placement {placement!r}; allowed: {list(PLACEMENTS)}")
+    if not 0 <= start_layer < num_layers:
+        raise ValueError(f"start_layer must lie in [0, {num_layers - 1}] for a {num_layers}-layer model, got {start_layer}")
+    if placement == "final":
+        return {num_layers: ratio}
+    if schedule == "constant":
+        return {start_layer: ratio}
+    boundaries = list(range(start_layer, num_layers))
+    K = len(boundaries)
+    if schedule == "linear":
+        return {b: 1.0 - (1.0 - ratio) * (k + 1) / K for k, b in enumerate(boundaries)}
+    return {b: ratio ** ((k + 1) / K) for k, b in enumerate(boundaries)}
+
+
+class DualController:
+    """λ per retention layer (or one shared λ), projected ascent with step η, target warm-up.
+
+    `targets` are the final ρ_l; `warmup_steps` is the number of steps over which the target
+    moves linearly from 1.0 to ρ_l (0 = no warm-up).
+    """
+
+    def __init__(self, targets: list[float], eta: float = 1e-2, warmup_steps: int = 0, lambda_init: float = 0.0, mode: str = "per_layer"):
+        if mode not in DUAL_MODES:
+            raise ValueError(f"unknown dual mode {mode!r}; allowed: {list(DUAL_MODES)}")
+        if not eta >= 0 or not math.isfinite(eta):
+            raise ValueError(f"eta must be a finite number ≥ 0, got {eta}")
+        if lambda_init < 0:
+            raise ValueError(f"lambda_init must be ≥ 0, got {lambda_init}")
+        self.targets = torch.tensor(targets, dtype=torch.float64)
+        self.eta, self.warmup_steps, self.mode = eta, int(warmup_steps), mode
+        n = 1 if mode == "global" else len(targets)
+        self.lambdas = torch.full((n,), float(lambda_init), dtype=torch.float64)
+        self.step_count = 0
+
+    def current_targets(self, step: int | None = None) -> torch.Tensor:
+        """ρ_l(step): linear from 1.0 to ρ_l over the warm-up, then ρ_l. (K,)"""
+        step = self.step_count if step is None else step
+        frac = 1.0 if self.warmup_steps <= 0 else min(1.0, step / self.warmup_steps)
+        return 1.0 - (1.0 - self.targets) * frac
+
+    def violation(self, kept: torch.Tensor) -> torch.Tensor:
+        """kept_l − ρ_l(step), one entry per λ (the mean over layers in global mode)."""
+        v = kept.detach().to(torch.float64).cpu() - self.current_targets()
+        return v.mean().reshape(1) if self.mode == "global" else v
+
+    def penalty(self, kept: torch.Tensor) -> torch.Tensor:
+        """Σ_l λ_l (kept_l − ρ_l(step)): the term added to the task loss (differentiable in kept)."""
+        target = self.current_targets().to(kept)
+        lam = self.lambdas.to(kept)
+        gap = kept - target
+        return lam[0] * gap.mean() if self.mode == "global" else (lam * gap).sum()
+
+    def update(self, kept: torch.Tensor) -> torch.Tensor:
+        """One projected ascent step after the primal step; returns the new λ."""
+        self.lambdas = (self.lambdas + self.eta * self.violation(kept)).clamp(min=0.0)
+        self.step_count += 1
+        return self.lambdas.clone()
+
+    def state_dict(self) -> dict:
+        return {"lambdas": self.lambdas.tolist(), "step_count": self.step_count, "targets": self.targets.tolist(),
+                "eta": self.eta, "warmup_steps": self.warmup_steps, "mode": self.mode}
+
+    def load_state_dict(self, state: dict) -> None:
+        if len(state["lambdas"]) != len(self.lambdas) or state["mode"] != self.mode:
+            raise ValueError(f"controller state has {len(state['lambdas'])} λ in mode {state['mode']!r}; "
+                             f"this controller has {len(self.lambdas)} in mode {self.mode!r}")
+        self.lambdas = torch.tensor(state["lambdas"], dtype=torch.float64)
+        self.step_count = int(state["step_count"])
+        self.targets = torch.tensor(state["targets"], dtype=torch.float64)
+        self.eta, self.warmup_steps = float(state["eta"]), int(state["warmup_steps"])

@@ -1,0 +1,367 @@
+"""The retention forward pass: walk the encoder's blocks, score, gate (train) or gather top-M (eval),
+restore full length for the head. One call: `apply_retention(model, RetentionConfig(...))`.
+
+We own the block loop and call only the stable leaf modules of each Hugging Face family
+(embeddings, one encoder layer, pooler); the per-family binding is the small `FAMILIES` table.
+
+Shapes: B batch, T input length, N current (possibly gathered) length, d hidden size.
+"""
+
+from __future__ import annotations
+
+import types
+from dataclasses import asdict, dataclass, field, fields
+from typing import Callable, Iterable
+
+import torch
+from torch import nn
+from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+from .budget import PLACEMENTS, SCHEDULES, layer_ratios
+from .gates import SCORERS, HardConcrete, make_scorer
+
+BUDGET_PROBS = ("hard_concrete", "sigmoid")
+SOFT_MASKS = ("states", "states+attention")
+RESTORES = ("last_state", "mask")
+GATES = ("hard_concrete", "sigmoid")
+_LOG_EPS = 1e-6  # floor of a gate before its log goes on the attention mask
+_RATIO_SCALE = 10**6  # M = ⌊ρ T⌋ in exact integer arithmetic (ratios with ≤ 6 decimals)
+
+
+def _check_choice(name: str, value, allowed) -> None:
+    if value not in allowed:
+        raise ValueError(f"unknown {name} {value!r}; allowed: {list(allowed)}")
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    """Every open choice of SPEC §2, with its default. Validated on construction."""
+
+    ratio: float = 0.5  # ρ = M/T, the final kept fraction of content tokens
+    schedule: str = "constant"  # constant | linear | geometric
+    start_layer: int = 1  # first block that sees fewer tokens
+    placement: str = "layerwise"  # layerwise | final
+    scorer: str = "mlp"  # mlp | recurrent
+    scorer_decay: float = 0.9  # γ_m of the recurrent scorer's running summary
+    beta: float = 0.66
+    gamma: float = -0.1
+    zeta: float = 1.1
+    gate: str = "hard_concrete"  # hard_concrete | sigmoid (ablation: no Hard-Concrete relaxation)
+    budget_prob: str = "hard_concrete"  # P(z̃>0) | σ(s) in the budget penalty
+    soft_mask: str = "states+attention"  # states | states+attention
+    restore: str = "last_state"  # last_state | mask
+    init_log_alpha: float = 3.0  # scorer output bias at init: gates start open (P(z̃>0) ≈ 0.99)
+    gather: bool = True  # eval: physically gather kept tokens (False: mask them; same outputs, no savings)
+
+    def __post_init__(self):
+        if not isinstance(self.ratio, (int, float)) or not 0.0 < self.ratio <= 1.0:
+            raise ValueError(f"ratio must lie in (0, 1], got {self.ratio!r}")
+        _check_choice("schedule", self.schedule, SCHEDULES)
+        _check_choice("placement", self.placement, PLACEMENTS)
+        _check_choice("scorer", self.scorer, SCORERS)
+        _check_choice("gate", self.gate, GATES)
+        _check_choice("budget_prob", self.budget_prob, BUDGET_PROBS)
+        _check_choice("soft_mask", self.soft_mask, SOFT_MASKS)
+        _check_choice("restore", self.restore, RESTORES)
+        if not isinstance(self.start_layer, int) or self.start_layer < 0:
+            raise ValueError(f"start_layer must be an integer ≥ 0, got {self.start_layer!r}")
+        HardConcrete(self.beta, self.gamma, self.zeta)  # validates β, γ, ζ
+        if not 0.0 <= self.scorer_decay < 1.0:
+            raise ValueError(f"scorer_decay must lie in [0, 1), got {self.scorer_decay!r}")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RetentionConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown retention config key(s) {unknown}; allowed: {sorted(known)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class RetentionInfo:
+    """What one forward pass kept. K retention layers; positions index the input (length T)."""
+
+    boundaries: tuple[int, ...]  # block index each retention layer sits before (L = after the last)
+    target_ratios: tuple[float, ...]  # ρ_l
+    n_tokens: torch.Tensor  # (B,) content tokens T (non-padding, non-special)
+    kept_counts: torch.Tensor  # (B, K) content tokens kept after each retention layer
+    scores: list[torch.Tensor]  # K × (B, T) scorer output s_t; NaN where the token was already gone
+    kept_mask: torch.Tensor  # (B, T) tokens that reached the last block (special tokens included)
+    expected_kept: torch.Tensor | None = None  # (K,) training: batch mean of the expected kept fraction
+
+    @property
+    def kept_fraction(self) -> torch.Tensor:  # (B, K)
+        return self.kept_counts.float() / self.n_tokens.clamp(min=1)[:, None].float()
+
+
+@dataclass
+class RetentionModelOutput(BaseModelOutputWithPooling):
+    retention: RetentionInfo | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Family adapters: how to embed, where the blocks are, what the base model returns.
+
+
+@dataclass(frozen=True)
+class Family:
+    blocks: Callable[[nn.Module], nn.ModuleList]
+    embed: Callable[..., torch.Tensor]  # (base, input_ids, token_type_ids, position_ids, inputs_embeds) -> (B, T, d)
+    pool: Callable[[nn.Module, torch.Tensor], torch.Tensor | None]
+
+
+def _bert_embed(base, input_ids, token_type_ids, position_ids, inputs_embeds):
+    return base.embeddings(input_ids=input_ids, token_type_ids=token_type_ids, position_ids=position_ids, inputs_embeds=inputs_embeds)
+
+
+def _distilbert_embed(base, input_ids, token_type_ids, position_ids, inputs_embeds):
+    return base.embeddings(input_ids, inputs_embeds, position_ids)
+
+
+def _pooler(base, h):
+    return base.pooler(h) if getattr(base, "pooler", None) is not None else None
+
+
+_BERT_LIKE = Family(blocks=lambda base: base.encoder.layer, embed=_bert_embed, pool=_pooler)
+FAMILIES = {
+    "bert": _BERT_LIKE,  # includes MiniLM (all-MiniLM-L6-v2 is a BertModel)
+    "roberta": _BERT_LIKE,
+    "distilbert": Family(blocks=lambda base: base.transformer.layer, embed=_distilbert_embed, pool=lambda base, h: None),
+}
+ATTENTION_IMPLEMENTATIONS = ("sdpa", "eager")
+
+
+# ---------------------------------------------------------------------------------------------
+# Token selection at inference.
+
+
+def budget_counts(n_tokens: torch.Tensor, ratio: float) -> torch.Tensor:
+    """M = ⌊ρ T⌋ per example, exactly (no float round-off at ρ T integer)."""
+    return (n_tokens * round(ratio * _RATIO_SCALE)) // _RATIO_SCALE
+
+
+def select_top(scores: torch.Tensor, eligible: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """(B, N) bool: the m[b] eligible tokens of highest score; ties go to the earlier position."""
+    key = scores.masked_fill(~eligible, float("-inf"))
+    order = torch.sort(key, dim=1, descending=True, stable=True).indices  # (B, N)
+    rank = torch.empty_like(order).scatter_(1, order, torch.arange(order.shape[1], device=order.device).expand_as(order))
+    return eligible & (rank < m[:, None])
+
+
+def gather_kept(keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices (B, N') of kept slots in position order, padded by non-kept slots, and their validity."""
+    n_keep = keep.sum(1)
+    width = int(n_keep.max())
+    idx = torch.sort((~keep).to(torch.int8), dim=1, stable=True).indices[:, :width]
+    valid = torch.arange(width, device=keep.device)[None, :] < n_keep[:, None]
+    return idx, valid
+
+
+# ---------------------------------------------------------------------------------------------
+# The retention module attached to the base model.
+
+
+class Retention(nn.Module):
+    """Scorers, schedule and the retention block loop for one encoder.
+
+    `selector`, when set, replaces the learned scores at inference: a callable
+    (hidden (B, N, d), positions (B, N), boundary) -> scores (B, N); baselines plug in here.
+    """
+
+    def __init__(self, config: RetentionConfig, family: Family, hidden_size: int, num_layers: int, special_token_ids: Iterable[int]):
+        super().__init__()
+        self.config = config
+        self.family = family
+        self.ratios = layer_ratios(config.schedule, config.ratio, config.start_layer, num_layers, config.placement)
+        self.boundaries = tuple(sorted(self.ratios))
+        self.scorers = nn.ModuleDict({str(b): make_scorer(config.scorer, hidden_size, config.scorer_decay, config.init_log_alpha) for b in self.boundaries})
+        self.gate = HardConcrete(config.beta, config.gamma, config.zeta)
+        self.register_buffer("special_token_ids", torch.tensor(sorted(set(special_token_ids)), dtype=torch.long), persistent=False)
+        self.selector: Callable | None = None
+        self.last_info: RetentionInfo | None = None
+
+    def special_mask(self, input_ids, valid: torch.Tensor, special_tokens_mask) -> torch.Tensor:
+        """(B, T) tokens always kept and never counted: given mask, else known ids + first and last token."""
+        if special_tokens_mask is not None:
+            return special_tokens_mask.bool() & valid
+        sp = torch.zeros_like(valid)
+        if input_ids is not None and self.special_token_ids.numel():
+            sp = torch.isin(input_ids, self.special_token_ids)
+        count = valid.long().cumsum(1)
+        first = valid & (count == 1)
+        last = valid & (count == valid.sum(1, keepdim=True))
+        return (sp | first | last) & valid
+
+    def _attention_bias(self, valid: torch.Tensor, log_gate: torch.Tensor | None, h: torch.Tensor, impl: str):
+        """(B, 1, 1, N) mask for the blocks: None when nothing is masked, bool for SDPA, else additive."""
+        if log_gate is None:
+            if bool(valid.all()):
+                return None
+            if impl == "sdpa":
+                return valid[:, None, None, :]
+        dtype = torch.get_autocast_dtype(h.device.type) if torch.is_autocast_enabled(h.device.type) else h.dtype
+        bias = torch.zeros(valid.shape, dtype=torch.float32, device=h.device).masked_fill(~valid, torch.finfo(dtype).min)
+        if log_gate is not None:
+            bias = bias + log_gate
+        return bias.to(dtype)[:, None, None, :]
+
+    def _scores(self, b: int, h: torch.Tensor, valid: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        if self.selector is not None and not self.training:
+            return self.selector(h, positions, b)
+        return self.scorers[str(b)](h * valid[..., None].to(h.dtype))
+
+    def forward(self, base: nn.Module, h: torch.Tensor, valid: torch.Tensor, special: torch.Tensor, impl: str) -> tuple[torch.Tensor, RetentionInfo]:
+        if self.training:
+            return self._forward_train(base, h, valid, special, impl)
+        return self._forward_eval(base, h, valid, special, impl)
+
+    def _forward_train(self, base, h, valid, special, impl):
+        """Soft gates at full length: h ← h ⊙ z̃ (and log z̃ on the keys); a soft drop-and-restore."""
+        cfg, B, T = self.config, h.shape[0], h.shape[1]
+        eligible = valid & ~special
+        n_tokens = eligible.sum(1)
+        alive_p = torch.ones(B, T, dtype=torch.float32, device=h.device)  # P(token survived so far)
+        alive_g = torch.ones(B, T, dtype=h.dtype, device=h.device)  # product of sampled gates so far
+        alive = valid.clone()
+        log_gate = torch.zeros(B, T, device=h.device) if cfg.soft_mask == "states+attention" else None
+        restored = torch.zeros_like(h)
+        scores, kept_counts, expected = [], [], []
+        blocks = list(self.family.blocks(base))
+        for i in range(len(blocks) + 1):
+            if i in self.ratios:
+                s = self._scores(i, h, valid, None)  # (B, T)
+                z = self.gate.sample(s) if cfg.gate == "hard_concrete" else torch.sigmoid(s)
+                z = torch.where(eligible, z, torch.ones_like(z)).to(h.dtype)
+                p = self.gate.prob_nonzero(s) if cfg.budget_prob == "hard_concrete" else torch.sigmoid(s)
+                alive_p = alive_p * torch.where(eligible, p.float(), torch.ones_like(alive_p))
+                expected.append(((alive_p * eligible).sum(1) / n_tokens.clamp(min=1)).mean())
+                if cfg.restore == "last_state":  # what a dropped token leaves behind: its state here
+                    restored = restored + ((alive_g * (1 - z))[..., None]) * h
+                alive_g = alive_g * z
+                alive = alive & (z > 0)
+                kept_counts.append((alive & eligible).sum(1))
+                scores.append(s.masked_fill(~valid, float("nan")))
+                h = h * z[..., None]
+                if log_gate is not None:
+                    log_gate = log_gate + torch.log(z.float().clamp(min=_LOG_EPS))
+            if i < len(blocks):
+                h = blocks[i](h, attention_mask=self._attention_bias(valid, log_gate, h, impl))
+        out = restored + alive_g[..., None] * h
+        info = RetentionInfo(self.boundaries, tuple(self.ratios[b] for b in self.boundaries), n_tokens,
+                             torch.stack(kept_counts, 1), scores, alive, torch.stack(expected))
+        return out, info
+
+    def _forward_eval(self, base, h, valid, special, impl):
+        """Top-M_l per example, gathered into a shorter tensor; full length rebuilt at the end."""
+        cfg, (B, T, d) = self.config, h.shape
+        eligible0 = valid & ~special
+        n_tokens = eligible0.sum(1)
+        positions = torch.arange(T, device=h.device).expand(B, T)  # (B, N) input position of each slot
+        restored = None if cfg.restore == "last_state" else torch.zeros_like(h)
+        scores, kept_counts = [], []
+        blocks = list(self.family.blocks(base))
+        for i in range(len(blocks) + 1):
+            if i in self.ratios:
+                eligible = valid & ~special
+                s = self._scores(i, h, valid, positions)
+                full = torch.full((B, T), float("nan"), device=h.device, dtype=s.dtype)
+                scores.append(full.scatter(1, positions, s.masked_fill(~valid, float("nan"))))
+                m = torch.minimum(budget_counts(n_tokens, self.ratios[i]), eligible.sum(1))
+                keep = (special & valid) | select_top(s, eligible, m)
+                kept_counts.append((keep & ~special).sum(1))
+                if not bool((keep == valid).all()):
+                    if cfg.restore == "last_state":  # a dropped token leaves its state here behind
+                        restored = self._write_back(restored, h, positions, valid)
+                    if cfg.gather:
+                        idx, valid = gather_kept(keep)
+                        h = h.gather(1, idx[..., None].expand(-1, -1, d))
+                        positions, special = positions.gather(1, idx), special.gather(1, idx) & valid
+                    else:
+                        valid = keep
+            if i < len(blocks):
+                h = blocks[i](h, attention_mask=self._attention_bias(valid, None, h, impl))
+        kept_mask = torch.zeros(B, T, dtype=torch.bool, device=h.device).scatter(1, positions, valid)
+        if restored is None:  # nothing was dropped: h is already full length
+            out = h
+        else:
+            out = self._write_back(restored, h, positions, valid)
+        info = RetentionInfo(self.boundaries, tuple(self.ratios[b] for b in self.boundaries), n_tokens,
+                             torch.stack(kept_counts, 1), scores, kept_mask)
+        return out, info
+
+    @staticmethod
+    def _write_back(restored, h, positions, valid):
+        """Scatter the valid slots of h (B, N, d) to their input positions in restored (B, T, d)."""
+        if restored is None:  # first drop: the slots are still the input positions, in order
+            return h.clone()
+        idx = positions[..., None].expand(-1, -1, h.shape[-1])
+        return restored.scatter(1, idx, torch.where(valid[..., None], h, restored.gather(1, idx)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Public API.
+
+
+def _retention_forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+                       inputs_embeds=None, special_tokens_mask=None, **kwargs):
+    """Replaces the base encoder's forward; same arguments, output plus `.retention`."""
+    retention: Retention = self.retention
+    h = retention.family.embed(self, input_ids, token_type_ids, position_ids, inputs_embeds)  # (B, T, d)
+    valid = attention_mask.bool() if attention_mask is not None else torch.ones(h.shape[:2], dtype=torch.bool, device=h.device)
+    special = retention.special_mask(input_ids, valid, special_tokens_mask)
+    h, info = retention(self, h, valid, special, self.config._attn_implementation)
+    retention.last_info = info
+    return RetentionModelOutput(last_hidden_state=h, pooler_output=retention.family.pool(self, h), retention=info)
+
+
+def _attach_info(module, args, output):
+    """Forward hook on a model with a head: carry the base's RetentionInfo on the head's output."""
+    if hasattr(output, "keys"):
+        output.retention = module.base_model.retention.last_info
+    return output
+
+
+def apply_retention(model: nn.Module, config: RetentionConfig, special_token_ids: Iterable[int] | None = None) -> nn.Module:
+    """Add learned token retention to a Hugging Face encoder (any head), in place; returns the model.
+
+    `special_token_ids` (e.g. `tokenizer.all_special_ids`) are always kept; without it the model
+    config's cls/sep/bos/eos ids and each example's first and last token are. A forward call may
+    also pass `special_tokens_mask` (as the tokenizer returns it).
+    """
+    if not isinstance(config, RetentionConfig):
+        raise TypeError(f"config must be a RetentionConfig, got {type(config).__name__}")
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    if model_type not in FAMILIES:
+        raise ValueError(f"unsupported model family {model_type!r}; supported: {sorted(FAMILIES)} "
+                         "(Longformer, BigBird and decoder models are not supported yet)")
+    impl = model.config._attn_implementation
+    if impl not in ATTENTION_IMPLEMENTATIONS:
+        raise ValueError(f"unsupported attention implementation {impl!r}; supported: {list(ATTENTION_IMPLEMENTATIONS)}")
+    base = model.base_model
+    if hasattr(base, "retention"):
+        raise ValueError("this model already has retention applied")
+    family = FAMILIES[model_type]
+    num_layers = len(family.blocks(base))
+    if config.start_layer >= num_layers:
+        raise ValueError(f"start_layer must lie in [0, {num_layers - 1}] for this {num_layers}-layer model, got {config.start_layer}")
+    if special_token_ids is None:
+        special_token_ids = [v for k in ("cls_token_id", "sep_token_id", "bos_token_id", "eos_token_id")
+                             if (v := getattr(model.config, k, None)) is not None]
+    device = next(model.parameters()).device
+    base.retention = Retention(config, family, model.config.hidden_size, num_layers, special_token_ids).to(device).train(model.training)
+    base.forward = types.MethodType(_retention_forward, base)
+    if model is not base:
+        model.register_forward_hook(_attach_info)
+    return model
+
+
+def retention_of(model: nn.Module) -> Retention:
+    """The Retention module of a model that has it."""
+    base = model.base_model
+    if not hasattr(base, "retention"):
+        raise ValueError("this model has no retention; call apply_retention first")
+    return base.retention

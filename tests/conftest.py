@@ -1,0 +1,38 @@
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+import pytest
+import torch
+from transformers import BertConfig, DistilBertConfig, RobertaConfig
+
+TINY = dict(vocab_size=120, hidden_size=32, num_attention_heads=4, intermediate_size=64, max_position_embeddings=64)
+
+
+def tiny_config(family: str, layers: int = 4, attn: str = "sdpa"):
+    if family == "bert":
+        return BertConfig(num_hidden_layers=layers, attn_implementation=attn, **TINY)
+    if family == "roberta":
+        return RobertaConfig(num_hidden_layers=layers, attn_implementation=attn, pad_token_id=1, bos_token_id=0, eos_token_id=2, **TINY)
+    if family == "distilbert":
+        return DistilBertConfig(vocab_size=120, dim=32, n_heads=4, hidden_dim=64, n_layers=layers, max_position_embeddings=64, attn_implementation=attn)
+    raise KeyError(family)
+
+
+def batch_with_lengths(lengths, vocab=120, cls=101 % 120, sep=102 % 120, pad=0, seed=0):
+    """Right-padded ids [CLS] x… [SEP] with the given total lengths (≥ 2), and the attention mask."""
+    g = torch.Generator().manual_seed(seed)
+    T = max(lengths)
+    ids = torch.full((len(lengths), T), pad, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for b, n in enumerate(lengths):
+        ids[b, :n] = torch.randint(5, 100, (n,), generator=g)  # content ids stay clear of 101, 102
+        ids[b, 0], ids[b, n - 1] = cls, sep
+        mask[b, :n] = 1
+    return ids, mask
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)

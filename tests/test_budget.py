@@ -1,0 +1,58 @@
+"""Schedules and the dual controller."""
+
+import pytest
+import torch
+
+from adaptive_retention.budget import DualController, layer_ratios
+
+
+def test_schedules():
+    assert layer_ratios("constant", 0.3, 1, 6) == {1: 0.3}
+    lin = layer_ratios("linear", 0.3, 2, 6)
+    assert list(lin) == [2, 3, 4, 5] and lin[5] == pytest.approx(0.3)
+    assert all(a > b for a, b in zip(list(lin.values()), list(lin.values())[1:]))
+    geo = layer_ratios("geometric", 0.25, 4, 6)
+    assert geo == {4: pytest.approx(0.5), 5: pytest.approx(0.25)}
+    assert layer_ratios("constant", 0.5, 1, 6, "final") == {6: 0.5}
+
+
+@pytest.mark.parametrize("args,match", [(("cosine", 0.5, 1, 6), "unknown schedule 'cosine'"), (("constant", 1.5, 1, 6), "ratio"),
+                                        (("constant", 0.0, 1, 6), "ratio"), (("constant", 0.5, 6, 6), "start_layer")])
+def test_schedule_errors(args, match):
+    with pytest.raises(ValueError, match=match):
+        layer_ratios(*args)
+
+
+def test_controller_raises_when_over_and_projects_to_zero():
+    c = DualController([0.5, 0.3], eta=0.1)
+    lam = c.update(torch.tensor([0.9, 0.3]))  # layer 0 over budget by 0.4, layer 1 on budget
+    assert lam[0] == pytest.approx(0.04, abs=1e-6) and lam[1] == pytest.approx(0.0, abs=1e-6)
+    for _ in range(10):
+        lam = c.update(torch.tensor([0.2, 0.1]))  # under budget: λ decreases, never below 0
+        assert torch.all(lam >= 0)
+    assert torch.all(lam == 0)
+
+
+def test_controller_warmup_and_penalty():
+    c = DualController([0.3], eta=1.0, warmup_steps=10, lambda_init=2.0)
+    assert c.current_targets()[0] == pytest.approx(1.0)
+    assert c.current_targets(5)[0] == pytest.approx(0.65)
+    assert c.current_targets(20)[0] == pytest.approx(0.3)
+    kept = torch.tensor([0.8], requires_grad=True)
+    pen = c.penalty(kept)
+    assert pen.item() == pytest.approx(2.0 * (0.8 - 1.0))
+    pen.backward()
+    assert kept.grad.item() == pytest.approx(2.0)
+
+
+def test_global_mode_and_state_roundtrip():
+    c = DualController([0.5, 0.3], eta=0.5, mode="global")
+    c.update(torch.tensor([0.7, 0.5]))
+    assert c.lambdas.tolist() == [pytest.approx(0.1)]
+    d = DualController([0.5, 0.3], eta=0.5, mode="global")
+    d.load_state_dict(c.state_dict())
+    assert d.lambdas.tolist() == c.lambdas.tolist() and d.step_count == 1
+    with pytest.raises(ValueError, match="controller state"):
+        DualController([0.5, 0.3]).load_state_dict(c.state_dict())
+    with pytest.raises(ValueError, match="unknown dual mode"):
+        DualController([0.5], mode="both")

