@@ -212,7 +212,10 @@ class Retention(nn.Module):
     def _scores(self, b: int, h: torch.Tensor, valid: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         if self.selector is not None and not self.training:
             return self.selector(h, positions, b)
-        return self.scorers[str(b)](h * valid[..., None].to(h.dtype))
+        scorer = self.scorers[str(b)]
+        if self.config.scorer == "recurrent":  # padding must not enter the running summary
+            h = h * valid[..., None].to(h.dtype)
+        return scorer(h)  # (B, N); the MLP scores each token alone, padding scores are ignored
 
     def forward(self, base: nn.Module, h: torch.Tensor, valid: torch.Tensor, special: torch.Tensor, impl: str) -> tuple[torch.Tensor, RetentionInfo]:
         if self.training:
@@ -270,8 +273,11 @@ class Retention(nn.Module):
                 s = self._scores(i, h, valid, positions)
                 full = torch.full((B, T), float("nan"), device=h.device, dtype=s.dtype)
                 scores.append(full.scatter(1, positions, s.masked_fill(~valid, float("nan"))))
-                m = torch.minimum(budget_counts(n_tokens, self.ratios[i]), eligible.sum(1))
-                keep = (special & valid) | select_top(s, eligible, m)
+                if self.ratios[i] >= 1.0:
+                    keep = valid
+                else:
+                    m = torch.minimum(budget_counts(n_tokens, self.ratios[i]), eligible.sum(1))
+                    keep = (special & valid) | select_top(s, eligible, m)
                 kept_counts.append((keep & ~special).sum(1))
                 if not bool((keep == valid).all()):
                     if cfg.restore == "last_state":  # a dropped token leaves its state here behind
