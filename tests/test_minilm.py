@@ -41,7 +41,7 @@ def test_bench_cli_prints_a_table():
     out = subprocess.run([sys.executable, "-m", "adaptive_retention.cli", "bench", "--lengths", "32", "--ratios", "1.0", "0.3",
                           "--batch-size", "2", "--repeats", "1"], capture_output=True, text=True, check=True)
     lines = [line for line in out.stdout.splitlines() if line.strip().startswith("32")]
-    assert [line.split()[1] for line in lines] == ["plain", "ratio=1.0", "ratio=0.3"]
+    assert [line.split()[1] for line in lines] == ["plain", "plain-copy", "ratio=1.0", "ratio=0.3"]
 
 
 def test_cli_reports_bad_value():

@@ -26,9 +26,9 @@ def _bench(args) -> int:
     print(f"# {args.model} ({model.config.num_hidden_layers} layers, d={model.config.hidden_size}), inference, batch {args.batch_size}, "
           f"{torch.get_num_threads()} threads, torch {torch.__version__}, {platform.processor() or platform.machine()}, "
           f"schedule={cfg.schedule} start_layer={cfg.start_layer}, median of {args.repeats} alternating repeats")
-    print(f"{'length':>6} {'variant':>10} {'s/batch':>8} {'ex/s':>7} {'speedup':>8} {'FLOP ratio':>10} {'ideal':>6} {'share':>6}")
+    print(f"{'length':>6} {'variant':>11} {'s/batch':>8} {'ex/s':>7} {'speedup':>8} {'FLOP ratio':>10} {'ideal':>6} {'share':>6}")
     for r in rows:
-        print(f"{r['seq_len']:>6} {r['variant']:>10} {r['sec_per_batch']:>8.3f} {r['examples_per_s']:>7.1f} {r['speedup']:>7.2f}x "
+        print(f"{r['seq_len']:>6} {r['variant']:>11} {r['sec_per_batch']:>8.3f} {r['examples_per_s']:>7.1f} {r['speedup']:>7.2f}x "
               f"{r['flop_ratio']:>10.3f} {r['ideal_speedup']:>5.2f}x {r['share_of_ideal']:>6.0%}")
     return 0
 
