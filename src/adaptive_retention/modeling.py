@@ -16,6 +16,7 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 from transformers.modeling_outputs import BaseModelOutputWithPooling
+from transformers.utils import ModelOutput
 
 from .budget import PLACEMENTS, SCHEDULES, layer_ratios
 from .gates import SCORERS, HardConcrete, make_scorer
@@ -326,7 +327,7 @@ def _retention_forward(self, input_ids=None, attention_mask=None, token_type_ids
 
 def _attach_info(module, args, output):
     """Forward hook on a model with a head: carry the base's RetentionInfo on the head's output."""
-    if hasattr(output, "keys"):
+    if isinstance(output, ModelOutput):
         output.retention = module.base_model.retention.last_info
     return output
 

@@ -1,0 +1,34 @@
+"""Sequence classification (SST-2, IMDb, CUAD clause types, arXiv categories): [CLS] head, accuracy / F1."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import accuracy_score, f1_score
+
+
+def featurize(examples: list[dict], tokenizer, max_length: int, **_) -> list[dict]:
+    """One feature per example: token ids truncated to `max_length`, and the label."""
+    enc = tokenizer([e["text"] for e in examples], truncation=True, max_length=max_length)
+    return [{"input_ids": ids, "attention_mask": mask, "labels": e["label"], "example_index": i}
+            for i, (e, ids, mask) in enumerate(zip(examples, enc["input_ids"], enc["attention_mask"]))]
+
+
+def build_model(path: str, num_labels: int, **_):
+    from transformers import AutoModelForSequenceClassification
+
+    return AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels)
+
+
+def predict(outputs: list[dict], features: list[dict], examples: list[dict], **_) -> list[int]:
+    """outputs: one {"logits": (C,)} per feature, in feature order."""
+    return [int(np.argmax(o["logits"])) for o in outputs]
+
+
+def score(predictions: list[int], examples: list[dict], num_labels: int | None = None) -> dict[str, float]:
+    gold = [e["label"] for e in examples]
+    labels = list(range(num_labels)) if num_labels else None
+    return {
+        "accuracy": 100.0 * accuracy_score(gold, predictions),
+        "f1_micro": 100.0 * f1_score(gold, predictions, average="micro", labels=labels, zero_division=0),
+        "f1_macro": 100.0 * f1_score(gold, predictions, average="macro", labels=sorted(set(gold)), zero_division=0),
+    }
