@@ -116,7 +116,7 @@ def test_kept_counts_and_tokens(lengths, ratio, schedule, start, family, seed):
 
 def test_ties_go_to_the_earlier_position():
     model = apply_retention(AutoModel.from_config(tiny_config("bert")).eval(), RetentionConfig(ratio=0.5, start_layer=0), SPECIAL)
-    retention_of(model).selector = lambda h, positions, b: torch.zeros(positions.shape)
+    retention_of(model).selector = lambda h, positions, valid, b: torch.zeros(positions.shape)
     ids, mask = batch_with_lengths([10])
     with torch.no_grad():
         kept = model(input_ids=ids, attention_mask=mask).retention.kept_mask

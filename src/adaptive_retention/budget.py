@@ -69,21 +69,23 @@ class DualController:
         frac = 1.0 if self.warmup_steps <= 0 else min(1.0, step / self.warmup_steps)
         return 1.0 - (1.0 - self.targets) * frac
 
-    def violation(self, kept: torch.Tensor) -> torch.Tensor:
-        """kept_l − ρ_l(step), one entry per λ (the mean over layers in global mode)."""
-        v = kept.detach().to(torch.float64).cpu() - self.current_targets()
+    def violation(self, kept: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+        """scale · (kept_l − ρ_l(step)), one entry per λ (the mean over layers in global mode).
+
+        `kept` are fractions; `scale` = mean tokens per example turns them into counts (dual_units: tokens)."""
+        v = (kept.detach().to(torch.float64).cpu() - self.current_targets()) * float(scale)
         return v.mean().reshape(1) if self.mode == "global" else v
 
-    def penalty(self, kept: torch.Tensor) -> torch.Tensor:
-        """Σ_l λ_l (kept_l − ρ_l(step)): the term added to the task loss (differentiable in kept)."""
+    def penalty(self, kept: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+        """Σ_l λ_l · scale · (kept_l − ρ_l(step)): the term added to the task loss (differentiable in kept)."""
         target = self.current_targets().to(kept)
         lam = self.lambdas.to(kept)
-        gap = kept - target
+        gap = (kept - target) * scale
         return lam[0] * gap.mean() if self.mode == "global" else (lam * gap).sum()
 
-    def update(self, kept: torch.Tensor) -> torch.Tensor:
+    def update(self, kept: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
         """One projected ascent step after the primal step; returns the new λ."""
-        self.lambdas = (self.lambdas + self.eta * self.violation(kept)).clamp(min=0.0)
+        self.lambdas = (self.lambdas + self.eta * self.violation(kept, scale)).clamp(min=0.0)
         self.step_count += 1
         return self.lambdas.clone()
 

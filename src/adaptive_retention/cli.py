@@ -60,6 +60,70 @@ def _data_stats(args) -> int:
     return 0
 
 
+def _parse_sets(pairs: list[str]) -> dict:
+    """key=value pairs (values parsed as YAML) into a nested dict; dotted keys nest (retention.ratio=0.3)."""
+    import yaml
+
+    out: dict = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise ValueError(f"--set expects key=value, got {pair!r}")
+        key, value = pair.split("=", 1)
+        node = out
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = yaml.safe_load(value)
+    return out
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _merge(out.get(k) or {}, v) if isinstance(v, dict) and isinstance(out.get(k), (dict, type(None))) else v
+    return out
+
+
+def _train(args) -> int:
+    import yaml
+
+    from .train import TrainConfig, train
+
+    cfg: dict = {}
+    if args.config:
+        try:
+            cfg = yaml.safe_load(open(args.config)) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise ValueError(f"cannot read training config {args.config}: {e}") from None
+    cfg = _merge(cfg, _parse_sets(args.set))
+    if args.task:
+        cfg["task"] = args.task
+    if args.seed is not None:
+        cfg["seed"] = args.seed
+    if args.ratio is not None:
+        cfg["retention"] = {**(cfg.get("retention") or {}), "ratio": args.ratio}
+    if args.full:
+        cfg["retention"] = None
+    if "task" not in cfg:
+        raise ValueError("no task given (--task or 'task:' in --config)")
+    summary = train(TrainConfig.from_dict(cfg), args.out, progress=not args.quiet)
+    print(f"trained {summary['task']} ({summary['steps']} steps) -> {args.out}/model; final kept {summary['final_kept']}")
+    return 0
+
+
+def _evaluate(args) -> int:
+    from .evaluate import evaluate
+
+    results = evaluate(args.checkpoint, args.methods, args.ratios, args.out, split=args.split, data_file=args.data_file,
+                       size=args.size, source=args.source, data_dir=args.data_dir, seed=args.seed, tau=args.tau,
+                       batch_size=args.batch_size, retention=_parse_sets(args.set).get("retention"), progress=not args.quiet)
+    for r in results:
+        kept = ", ".join(f"{v:.3f}" for v in r["kept_fraction"].values())
+        metrics = ", ".join(f"{k}={v:.2f}" for k, v in r["metrics"].items())
+        print(f"{r['task']} {r['method']:<12} ratio={r['ratio']} kept=[{kept}] {metrics} ({r['wall_seconds']:.1f}s)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="adaptive-retention", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -73,6 +137,32 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--schedule", default="constant")
     b.add_argument("--seed", type=int, default=0)
     b.set_defaults(func=_bench)
+    t = sub.add_parser("train", help="fine-tune a backbone with retention (or the full model) for one task, ratio and seed")
+    t.add_argument("--out", required=True, help="output folder: model/, trace.tsv, summary.json (resume.pt while running)")
+    t.add_argument("--config", help="YAML file of training config keys (see train.TrainConfig)")
+    t.add_argument("--task")
+    t.add_argument("--ratio", type=float, help="retention ratio ρ (enables retention)")
+    t.add_argument("--full", action="store_true", help="train the full model (no retention)")
+    t.add_argument("--seed", type=int)
+    t.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override config keys, e.g. epochs=2 retention.schedule=linear")
+    t.add_argument("--quiet", action="store_true")
+    t.set_defaults(func=_train)
+    e = sub.add_parser("evaluate", help="evaluate a checkpoint under selection methods and budgets; one JSON per (method, ratio)")
+    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--out", required=True)
+    e.add_argument("--methods", nargs="+", default=["full", "learned"])
+    e.add_argument("--ratios", type=float, nargs="+", default=[0.5, 0.3])
+    e.add_argument("--split", default="eval")
+    e.add_argument("--data-file", help="evaluate any JSON-lines file in the task's schema instead of a split")
+    e.add_argument("--size", type=int, help="evaluate a seeded subsample of this many examples")
+    e.add_argument("--source", default="auto")
+    e.add_argument("--data-dir", default="../shared/data")
+    e.add_argument("--seed", type=int, default=0, help="seed of the random selector")
+    e.add_argument("--tau", type=float, default=0.5, help="threshold method: keep tokens with p > tau")
+    e.add_argument("--batch-size", type=int, default=32)
+    e.add_argument("--set", nargs="*", default=[], metavar="retention.KEY=VALUE", help="retention switches for a checkpoint trained without retention")
+    e.add_argument("--quiet", action="store_true")
+    e.set_defaults(func=_evaluate)
     d = sub.add_parser("data-stats", help="examples per split and token-length distribution of each task")
     d.add_argument("--tasks", nargs="*", help="task ids (default: all)")
     d.add_argument("--source", default="auto", help="auto | local | hub")
@@ -87,9 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ValueError as e:
+    except ValueError as e:  # bad input (config, data, checkpoint): one clear line, no traceback
         print(f"adaptive-retention {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except RuntimeError as e:  # e.g. a non-finite loss
+        print(f"adaptive-retention {args.command}: failed: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ Shapes: B batch, T input length, N current (possibly gathered) length, d hidden 
 from __future__ import annotations
 
 import types
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Callable, Iterable
 
 import torch
@@ -113,6 +113,7 @@ class Family:
     blocks: Callable[[nn.Module], nn.ModuleList]
     embed: Callable[..., torch.Tensor]  # (base, input_ids, token_type_ids, position_ids, inputs_embeds) -> (B, T, d)
     pool: Callable[[nn.Module, torch.Tensor], torch.Tensor | None]
+    query_key: Callable[[nn.Module], tuple[nn.Linear, nn.Linear, int]]  # block -> (W_q, W_k, heads), for heavy hitters
 
 
 def _bert_embed(base, input_ids, token_type_ids, position_ids, inputs_embeds):
@@ -127,11 +128,13 @@ def _pooler(base, h):
     return base.pooler(h) if getattr(base, "pooler", None) is not None else None
 
 
-_BERT_LIKE = Family(blocks=lambda base: base.encoder.layer, embed=_bert_embed, pool=_pooler)
+_BERT_LIKE = Family(blocks=lambda base: base.encoder.layer, embed=_bert_embed, pool=_pooler,
+                    query_key=lambda blk: (blk.attention.self.query, blk.attention.self.key, blk.attention.self.num_attention_heads))
 FAMILIES = {
     "bert": _BERT_LIKE,  # includes MiniLM (all-MiniLM-L6-v2 is a BertModel)
     "roberta": _BERT_LIKE,
-    "distilbert": Family(blocks=lambda base: base.transformer.layer, embed=_distilbert_embed, pool=lambda base, h: None),
+    "distilbert": Family(blocks=lambda base: base.transformer.layer, embed=_distilbert_embed, pool=lambda base, h: None,
+                         query_key=lambda blk: (blk.attention.q_lin, blk.attention.k_lin, blk.attention.n_heads)),
 }
 ATTENTION_IMPLEMENTATIONS = ("sdpa", "eager")
 
@@ -170,7 +173,8 @@ class Retention(nn.Module):
     """Scorers, schedule and the retention block loop for one encoder.
 
     `selector`, when set, replaces the learned scores at inference: a callable
-    (hidden (B, N, d), positions (B, N), boundary) -> scores (B, N); baselines plug in here.
+    (hidden (B, N, d), positions (B, N), valid (B, N), boundary) -> scores (B, N); baselines plug in
+    here. `threshold`, when set, keeps the tokens with σ(s) > threshold instead of the top M_l.
     """
 
     def __init__(self, config: RetentionConfig, family: Family, hidden_size: int, num_layers: int, special_token_ids: Iterable[int]):
@@ -183,7 +187,17 @@ class Retention(nn.Module):
         self.gate = HardConcrete(config.beta, config.gamma, config.zeta)
         self.register_buffer("special_token_ids", torch.tensor(sorted(set(special_token_ids)), dtype=torch.long), persistent=False)
         self.selector: Callable | None = None
+        self.threshold: float | None = None
+        self.num_layers = num_layers
         self.last_info: RetentionInfo | None = None
+
+    def set_ratio(self, ratio: float) -> None:
+        """Evaluate at another budget: same schedule shape and retention layers, new final ratio."""
+        config = replace(self.config, ratio=ratio)
+        ratios = layer_ratios(config.schedule, ratio, config.start_layer, self.num_layers, config.placement)
+        if tuple(sorted(ratios)) != self.boundaries:
+            raise ValueError(f"ratio {ratio} moves the retention layers {self.boundaries} -> {tuple(sorted(ratios))}")
+        self.config, self.ratios = config, ratios
 
     def special_mask(self, input_ids, valid: torch.Tensor, special_tokens_mask) -> torch.Tensor:
         """(B, T) tokens always kept and never counted: given mask, else known ids + first and last token."""
@@ -212,7 +226,7 @@ class Retention(nn.Module):
 
     def _scores(self, b: int, h: torch.Tensor, valid: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         if self.selector is not None and not self.training:
-            return self.selector(h, positions, b)
+            return self.selector(h, positions, valid, b)
         scorer = self.scorers[str(b)]
         if self.config.scorer == "recurrent":  # padding must not enter the running summary
             h = h * valid[..., None].to(h.dtype)
@@ -274,7 +288,9 @@ class Retention(nn.Module):
                 s = self._scores(i, h, valid, positions)
                 full = torch.full((B, T), float("nan"), device=h.device, dtype=s.dtype)
                 scores.append(full.scatter(1, positions, s.masked_fill(~valid, float("nan"))))
-                if self.ratios[i] >= 1.0:
+                if self.threshold is not None:
+                    keep = (special & valid) | (eligible & (torch.sigmoid(s) > self.threshold))
+                elif self.ratios[i] >= 1.0:
                     keep = valid
                 else:
                     m = torch.minimum(budget_counts(n_tokens, self.ratios[i]), eligible.sum(1))
@@ -364,6 +380,11 @@ def apply_retention(model: nn.Module, config: RetentionConfig, special_token_ids
     if model is not base:
         model.register_forward_hook(_attach_info)
     return model
+
+
+def info_of(output) -> RetentionInfo | None:
+    """The RetentionInfo a forward call returned (on a ModelOutput, or under a dict's 'retention' key)."""
+    return output.get("retention") if isinstance(output, dict) and not isinstance(output, ModelOutput) else getattr(output, "retention", None)
 
 
 def retention_of(model: nn.Module) -> Retention:

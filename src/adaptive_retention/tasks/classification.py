@@ -6,6 +6,9 @@ import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
 
+INPUTS = {"input_ids": 0, "attention_mask": 0, "labels": None}  # model input -> padding value (None: one per feature)
+
+
 def featurize(examples: list[dict], tokenizer, max_length: int, **_) -> list[dict]:
     """One feature per example: token ids truncated to `max_length`, and the label."""
     enc = tokenizer([e["text"] for e in examples], truncation=True, max_length=max_length)
@@ -13,10 +16,11 @@ def featurize(examples: list[dict], tokenizer, max_length: int, **_) -> list[dic
             for i, (e, ids, mask) in enumerate(zip(examples, enc["input_ids"], enc["attention_mask"]))]
 
 
-def build_model(path: str, num_labels: int, **_):
-    from transformers import AutoModelForSequenceClassification
+def build_model(source, num_labels: int, pretrained: bool = True, **_):
+    """From pretrained weights at `source` (a folder or hub id), or an untrained model from a config."""
+    from transformers import AutoModelForSequenceClassification as Auto
 
-    return AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels)
+    return Auto.from_pretrained(source, num_labels=num_labels) if pretrained else Auto.from_config(source)
 
 
 def predict(outputs: list[dict], features: list[dict], examples: list[dict], **_) -> list[int]:

@@ -10,6 +10,9 @@ import string
 import numpy as np
 
 
+INPUTS = {"input_ids": 0, "attention_mask": 0, "token_type_ids": 0, "start_positions": None, "end_positions": None}
+
+
 def featurize(examples: list[dict], tokenizer, max_length: int, stride: int = 128, **_) -> list[dict]:
     """Windows of question + context; gold span as token positions ([CLS] = 0 when not in the window)."""
     enc = tokenizer([e["question"].lstrip() for e in examples], [e["context"] for e in examples], truncation="only_second",
@@ -36,10 +39,10 @@ def featurize(examples: list[dict], tokenizer, max_length: int, stride: int = 12
     return features
 
 
-def build_model(path: str, **_):
-    from transformers import AutoModelForQuestionAnswering
+def build_model(source, pretrained: bool = True, **_):
+    from transformers import AutoModelForQuestionAnswering as Auto
 
-    return AutoModelForQuestionAnswering.from_pretrained(path)
+    return Auto.from_pretrained(source) if pretrained else Auto.from_config(source)
 
 
 def predict(outputs: list[dict], features: list[dict], examples: list[dict], n_best: int = 20, max_answer_tokens: int = 30, **_) -> list[str]:

@@ -35,6 +35,9 @@ def greedy_oracle(sentences: list[str], abstract: str, k: int) -> list[int]:
     return sorted(chosen)
 
 
+INPUTS = {"input_ids": 0, "attention_mask": 0, "sentence_index": -1, "sentence_labels": -1.0}
+
+
 def featurize(examples: list[dict], tokenizer, max_length: int, k: int = 3, **_) -> list[dict]:
     """[CLS] s_1 … s_n [SEP] truncated to max_length; each token's sentence index (−1 for special
     tokens); one oracle label per sentence that fits."""
@@ -86,10 +89,10 @@ class SentenceExtractor(nn.Module):
         return {"loss": loss, "logits": logits, "retention": getattr(out, "retention", None)}
 
 
-def build_model(path: str, **_):
+def build_model(source, pretrained: bool = True, **_):
     from transformers import AutoModel
 
-    return SentenceExtractor(AutoModel.from_pretrained(path))
+    return SentenceExtractor(AutoModel.from_pretrained(source) if pretrained else AutoModel.from_config(source))
 
 
 def predict(outputs: list[dict], features: list[dict], examples: list[dict], k: int = 3, **_) -> list[str]:

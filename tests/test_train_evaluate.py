@@ -1,0 +1,151 @@
+"""Training and evaluation on a tiny random BERT with the real tokenizer and real SST-2 rows:
+determinism, resume ≡ uninterrupted, the NaN guard, atomic outputs, evaluation JSONs, bad input."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoTokenizer, BertConfig, BertModel
+
+from adaptive_retention.backbones import resolve_model_path
+from adaptive_retention.cli import main
+from adaptive_retention.evaluate import evaluate
+from adaptive_retention.tasks import classification
+from adaptive_retention.train import TrainConfig, TrainingError, train
+
+from test_data import SHARED
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> str:
+    """A randomly initialised 2-layer BERT with the MiniLM vocabulary, as a model folder."""
+    folder = tmp_path_factory.mktemp("tiny_bert")
+    tok = AutoTokenizer.from_pretrained(resolve_model_path("minilm"))
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=128)).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return str(folder)
+
+
+def _cfg(model, **kw):
+    base = dict(task="sst2", model=model, data_dir=str(SHARED), train_size=48, batch_size=8, epochs=1, lr=1e-3,
+                retention={"ratio": 0.5}, checkpoint_every=2, budget_warmup=0.2, eta=0.1)
+    return TrainConfig.from_dict({**base, **kw})
+
+
+def _weights(out):
+    return load_file(str(Path(out) / "model" / "model.safetensors"))
+
+
+def test_same_seed_same_result_and_trace_columns(tiny_model, tmp_path):
+    a = train(_cfg(tiny_model), tmp_path / "a", progress=False)
+    b = train(_cfg(tiny_model), tmp_path / "b", progress=False)
+    wa, wb = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert a["final_loss"] == b["final_loss"]
+    header = (tmp_path / "a" / "trace.tsv").read_text().splitlines()[0].split("\t")
+    assert {"step", "loss", "task_loss", "kept_1", "target_1", "lambda_1", "lr_backbone", "lr_scorers"} <= set(header)
+    assert not (tmp_path / "a" / "resume.pt").exists()
+    run = json.loads((tmp_path / "a" / "model" / "run.json").read_text())
+    assert run["retention"]["ratio"] == 0.5 and run["controller"]["step_count"] == 6
+
+
+def test_killed_run_resumes_to_the_same_end(tiny_model, tmp_path, monkeypatch):
+    train(_cfg(tiny_model), tmp_path / "whole", progress=False)
+    calls = {"n": 0}
+    real_clip = torch.nn.utils.clip_grad_norm_
+
+    def dying_clip(*args, **kwargs):  # the process "dies" during step 5, after the checkpoint at step 4
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real_clip(*args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", dying_clip)
+    with pytest.raises(KeyboardInterrupt):
+        train(_cfg(tiny_model), tmp_path / "killed", progress=False)
+    assert (tmp_path / "killed" / "resume.pt").exists() and not (tmp_path / "killed" / "model").exists()
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", real_clip)
+    train(_cfg(tiny_model), tmp_path / "killed", progress=False)  # the same command again
+    wa, wb = _weights(tmp_path / "whole"), _weights(tmp_path / "killed")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert (tmp_path / "whole" / "trace.tsv").read_text() == (tmp_path / "killed" / "trace.tsv").read_text()
+
+
+def test_nan_loss_stops_with_a_clear_error_and_no_checkpoint(tiny_model, tmp_path, monkeypatch):
+    real = classification.build_model
+
+    def nan_model(*args, **kwargs):
+        model = real(*args, **kwargs)
+        forward = model.forward
+
+        def poisoned(**kw):
+            out = forward(**kw)
+            out["loss"] = out["loss"] * float("nan")
+            return out
+        model.forward = poisoned
+        return model
+
+    monkeypatch.setattr(classification, "build_model", nan_model)
+    with pytest.raises(TrainingError, match="non-finite loss nan at step 1"):
+        train(_cfg(tiny_model), tmp_path / "nan", progress=False)
+    assert not (tmp_path / "nan" / "model").exists() and not (tmp_path / "nan" / "summary.json").exists()
+
+
+def test_evaluate_writes_one_json_per_method_and_ratio(tiny_model, tmp_path):
+    train(_cfg(tiny_model), tmp_path / "run", progress=False)
+    methods = ["full", "learned", "random", "truncation", "heavy_hitter", "threshold"]
+    results = evaluate(tmp_path / "run" / "model", methods, [0.5, 0.3], tmp_path / "eval", size=40, progress=False)
+    names = sorted(p.name for p in (tmp_path / "eval").iterdir())
+    assert names == sorted(["full.json", "threshold.json"] + [f"{m}_{r}.json" for m in methods[1:5] for r in ("0.5", "0.3")])
+    for r in results:
+        assert r["n_examples"] == 40 and 0 <= r["metrics"]["accuracy"] <= 100
+        assert {"task", "method", "ratio", "seed", "split", "wall_seconds", "kept_fraction"} <= set(r)
+        if r["method"] not in ("full", "threshold"):
+            assert abs(r["kept_fraction_tokens"]["1"] - r["ratio"]) < 0.1
+    full = json.loads((tmp_path / "eval" / "full.json").read_text())
+    assert full["kept_fraction"]["1"] == 1.0
+
+
+def test_full_model_is_trained_by_the_same_command_and_takes_baselines(tiny_model, tmp_path):
+    train(_cfg(tiny_model, retention=None), tmp_path / "full", progress=False)
+    res = evaluate(tmp_path / "full" / "model", ["full", "random", "heavy_hitter"], [0.3], tmp_path / "e", size=16, progress=False)
+    assert [r["method"] for r in res] == ["full", "random", "heavy_hitter"]
+    with pytest.raises(ValueError, match="trained without retention: it has no learned scorers"):
+        evaluate(tmp_path / "full" / "model", ["learned"], [0.3], tmp_path / "e2", size=16, progress=False)
+
+
+def test_evaluate_a_data_file(tiny_model, tmp_path):
+    train(_cfg(tiny_model), tmp_path / "run", progress=False)
+    f = tmp_path / "mine.jsonl"
+    f.write_text("\n".join(json.dumps({"sentence": s, "label": l, "idx": i}) for i, (s, l) in enumerate([("great", 1), ("awful", 0)])))
+    (r,) = evaluate(tmp_path / "run" / "model", ["learned"], [0.5], tmp_path / "e", data_file=str(f), progress=False)
+    assert r["n_examples"] == 2 and r["split"] == "file"
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["train", "--task", "mnli", "--out", "X"], "unknown task 'mnli'"),
+    (["train", "--task", "sst2", "--ratio", "1.5", "--out", "X"], "ratio must lie in (0, 1], got 1.5"),
+    (["train", "--task", "sst2", "--out", "X", "--set", "epoch=2"], "unknown training config key(s) ['epoch']"),
+    (["train", "--task", "sst2", "--out", "X", "--set", "retention.scorer=gru"], "unknown scorer 'gru'"),
+    (["evaluate", "--checkpoint", "nowhere", "--out", "X"], "nowhere is not a checkpoint folder"),
+    (["evaluate", "--checkpoint", "nowhere", "--out", "X", "--methods", "oracle"], "unknown method(s) ['oracle']"),
+    (["evaluate", "--checkpoint", "nowhere", "--out", "X", "--ratios", "0"], "ratio(s) [0.0] outside (0, 1]"),
+])
+def test_cli_bad_input(argv, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "X").exists()
+
+
+def test_evaluate_wrong_schema_file(tiny_model, tmp_path):
+    train(_cfg(tiny_model), tmp_path / "run", progress=False)
+    f = tmp_path / "bad.jsonl"
+    f.write_text(json.dumps({"text": "no sentence field", "label": 1}) + "\n")
+    with pytest.raises(ValueError, match=r"bad.jsonl:1: missing field\(s\) \['sentence'\]"):
+        evaluate(tmp_path / "run" / "model", ["learned"], [0.5], tmp_path / "e", data_file=str(f), progress=False)
+    assert not (tmp_path / "e").exists()
