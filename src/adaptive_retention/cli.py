@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import sys
 
@@ -27,6 +28,14 @@ def _bench(args) -> int:
           f"{torch.get_num_threads()} threads, torch {torch.__version__}, {platform.processor() or platform.machine()}, "
           f"schedule={cfg.schedule} start_layer={cfg.start_layer}, median of {args.repeats} alternating repeats")
     print(f"{'length':>6} {'variant':>11} {'s/batch':>8} {'ex/s':>7} {'speedup':>8} {'FLOP ratio':>10} {'ideal':>6} {'share':>6}")
+    if args.out:
+        import pandas as pd
+
+        from .checkpoint import write_atomic
+
+        frame = pd.DataFrame(rows).assign(model=args.model, batch_size=args.batch_size, threads=torch.get_num_threads(),
+                                          device="cpu", torch=torch.__version__, repeats=args.repeats)
+        write_atomic(args.out, frame.to_csv(sep="\t", index=False))
     for r in rows:
         print(f"{r['seq_len']:>6} {r['variant']:>11} {r['sec_per_batch']:>8.3f} {r['examples_per_s']:>7.1f} {r['speedup']:>7.2f}x "
               f"{r['flop_ratio']:>10.3f} {r['ideal_speedup']:>5.2f}x {r['share_of_ideal']:>6.0%}")
@@ -57,6 +66,21 @@ def _data_stats(args) -> int:
         lengths = np.array(token_lengths(sample, spec.kind, tok))
         print(f"{task:<15} {spec.kind:<14} {len(train.examples):>6} {len(ev.examples):>6} {np.median(lengths):>7.0f} "
               f"{np.percentile(lengths, 95):>7.0f} {lengths.max():>7}  {ev.origin}")
+    return 0
+
+
+def _make_tiny_model(args) -> int:
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from .backbones import resolve_model_path
+
+    torch.manual_seed(args.seed)
+    tok = AutoTokenizer.from_pretrained(resolve_model_path("minilm"))
+    model = BertModel(BertConfig(vocab_size=tok.vocab_size, hidden_size=args.hidden, num_hidden_layers=args.layers,
+                                 num_attention_heads=2, intermediate_size=2 * args.hidden, max_position_embeddings=512))
+    model.save_pretrained(args.out)
+    tok.save_pretrained(args.out)
+    print(f"wrote a random {args.layers}-layer BERT (d={args.hidden}) to {args.out}")
     return 0
 
 
@@ -114,9 +138,18 @@ def _train(args) -> int:
 def _evaluate(args) -> int:
     from .evaluate import evaluate
 
-    results = evaluate(args.checkpoint, args.methods, args.ratios, args.out, split=args.split, data_file=args.data_file,
+    methods = args.methods
+    if args.plan:
+        try:
+            methods = json.loads(args.plan)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"--plan is not JSON ({e}): {args.plan!r}") from None
+        if not isinstance(methods, dict):
+            raise ValueError(f"--plan must map method -> list of ratios, got {args.plan!r}")
+    results = evaluate(args.checkpoint, methods, args.ratios, args.out, split=args.split, data_file=args.data_file,
                        size=args.size, source=args.source, data_dir=args.data_dir, seed=args.seed, tau=args.tau,
-                       batch_size=args.batch_size, retention=_parse_sets(args.set).get("retention"), progress=not args.quiet)
+                       batch_size=args.batch_size, retention=_parse_sets(args.set).get("retention"), progress=not args.quiet,
+                       bundle=args.bundle)
     for r in results:
         kept = ", ".join(f"{v:.3f}" for v in r["kept_fraction"].values())
         metrics = ", ".join(f"{k}={v:.2f}" for k, v in r["metrics"].items())
@@ -136,7 +169,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--start-layer", type=int, default=1)
     b.add_argument("--schedule", default="constant")
     b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--out", help="also write the table as TSV here")
     b.set_defaults(func=_bench)
+    m = sub.add_parser("make-tiny-model", help="write a randomly initialised small BERT (with the MiniLM tokenizer) for tests")
+    m.add_argument("--out", required=True)
+    m.add_argument("--layers", type=int, default=2)
+    m.add_argument("--hidden", type=int, default=32)
+    m.add_argument("--seed", type=int, default=0)
+    m.set_defaults(func=_make_tiny_model)
     t = sub.add_parser("train", help="fine-tune a backbone with retention (or the full model) for one task, ratio and seed")
     t.add_argument("--out", required=True, help="output folder: model/, trace.tsv, summary.json (resume.pt while running)")
     t.add_argument("--config", help="YAML file of training config keys (see train.TrainConfig)")
@@ -161,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--tau", type=float, default=0.5, help="threshold method: keep tokens with p > tau")
     e.add_argument("--batch-size", type=int, default=32)
     e.add_argument("--set", nargs="*", default=[], metavar="retention.KEY=VALUE", help="retention switches for a checkpoint trained without retention")
+    e.add_argument("--plan", help='JSON {method: [ratios]} instead of --methods x --ratios, e.g. \'{"learned": [0.5, 0.3], "random": [0.5]}\'')
+    e.add_argument("--bundle", help="also write every result as one JSON list here")
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=_evaluate)
     d = sub.add_parser("data-stats", help="examples per split and token-length distribution of each task")

@@ -293,3 +293,22 @@ def load_examples(task: str, split: str, source: str = "auto", data_dir: str | o
         examples = [{**e, "label": labels.index(e["label"])} for e in examples]
     examples = subsample(examples, size, seed, stratify=spec.kind == "classification")
     return Split(spec, split, origin, examples, labels)
+
+
+def check_available(task: str, source: str, data_dir: str | os.PathLike | None) -> str:
+    """Fail fast (before any training) when a task's data cannot be had; returns where it will come from."""
+    spec = get_task(task)
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}; allowed: {list(SOURCES)}")
+    if source == "hub":  # cannot be checked without the network; load_examples says so if it fails
+        return f"hub:{spec.hub[0]}"
+    folder = Path(data_dir) / spec.local if data_dir is not None else None
+    files = [split_file(folder, s) for s in spec.splits.values()] if folder is not None and folder.is_dir() else []
+    if any(files):
+        return str(folder)
+    offline = os.environ.get("HF_DATASETS_OFFLINE") == "1" or os.environ.get("HF_HUB_OFFLINE") == "1"
+    if source == "local" or offline:
+        raise DataError(f"task {spec.id!r}: no data — looked for {folder}/<split>.jsonl[.gz|.xz] "
+                        f"(splits {sorted(set(spec.splits.values()))})" + (" and the hub is offline" if source == "auto" else "")
+                        + (f"; {spec.notes}" if spec.notes else ""))
+    return f"hub:{spec.hub[0]}"

@@ -82,14 +82,22 @@ def kept_summary(kept: list, boundaries: tuple[int, ...]) -> dict:
             "kept_fraction_tokens": {str(b): float(v) for b, v in zip(boundaries, counts.sum(0) / n.sum())}}
 
 
-def evaluate(checkpoint: str | Path, methods: list[str], ratios: list[float], out_dir: str | Path, split: str = "eval",
+def evaluate(checkpoint: str | Path, methods: list[str] | dict[str, list[float]], ratios: list[float], out_dir: str | Path, split: str = "eval",
              data_file: str | None = None, size: int | None = None, source: str = "auto", data_dir: str = "../shared/data",
              seed: int = 0, tau: float = 0.5, batch_size: int = 32, retention: dict | None = None, device: str = "auto",
-             progress: bool = True) -> list[dict]:
+             progress: bool = True, bundle: str | Path | None = None) -> list[dict]:
+    """Evaluate; one JSON per (method, ratio) in out_dir, and all of them as one list in `bundle` if given.
+
+    `methods` is a list (each at every ratio of `ratios`) or a plan {method: [ratios]}; `full` always
+    runs at 1.0 and `threshold` once (its kept fraction is whatever p > tau keeps).
+    """
+    plan = dict(methods) if isinstance(methods, dict) else {m: list(ratios) for m in methods}
+    plan = {m: [1.0] if m == "full" else [None] if m == "threshold" else [float(r) for r in rs] for m, rs in plan.items()}
+    methods = list(plan)
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; allowed: {list(METHODS)}")
-    bad = [r for r in ratios if not 0.0 < r <= 1.0]
+    bad = [r for rs in plan.values() for r in rs if r is not None and not 0.0 < r <= 1.0]
     if bad:
         raise ValueError(f"ratio(s) {bad} outside (0, 1]")
     if not 0.0 < tau < 1.0:
@@ -114,7 +122,7 @@ def evaluate(checkpoint: str | Path, methods: list[str], ratios: list[float], ou
     out_dir = Path(out_dir)
     results = []
     for method in methods:
-        for ratio in ([1.0] if method == "full" else [None] if method == "threshold" else ratios):
+        for ratio in plan[method]:
             if has_retention:
                 r = retention_of(model)
                 r.set_ratio(1.0 if ratio is None else ratio)
@@ -138,4 +146,6 @@ def evaluate(checkpoint: str | Path, methods: list[str], ratios: list[float], ou
     if has_retention:  # leave the model as it was loaded
         r = retention_of(model)
         r.selector, r.threshold = None, None
+    if bundle is not None:
+        write_atomic(bundle, json.dumps(results, indent=2, sort_keys=True))
     return results

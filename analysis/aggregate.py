@@ -1,0 +1,84 @@
+"""Gather evaluation JSONs into one tidy table and a summary over seeds (mean, std, 95 % CI).
+
+Reads result files only; never trains. Usage:
+    python analysis/aggregate.py RESULT_JSON... --tidy tidy.csv --summary summary.csv [--markdown table.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+KEYS = ["task", "trained", "method", "ratio"]
+
+
+def trained_label(r: dict) -> str:
+    """Which checkpoint the row evaluates: the full model or retention trained at ratio ρ."""
+    tr = r.get("trained_retention")
+    return "full-model" if tr is None else f"retention@{tr.get('ratio')}"
+
+
+def tidy(paths: list[str]) -> pd.DataFrame:
+    rows = []
+    for p in paths:
+        try:
+            loaded = json.loads(Path(p).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise SystemExit(f"aggregate: cannot read result {p}: {e}")
+        for r in loaded if isinstance(loaded, list) else [loaded]:  # a bundle (list) or one result
+            rows.extend(_rows(r, p))
+    return pd.DataFrame(rows)
+
+
+def _rows(r: dict, p) -> list[dict]:
+    """One row per metric of one evaluation result."""
+    kept = r.get("kept_fraction_tokens") or {}
+    return [{"task": r["task"], "trained": trained_label(r), "method": r["method"],
+             "ratio": r["ratio"] if r["ratio"] is not None else np.nan, "seed": r["seed"], "metric": metric, "value": value,
+             "kept_fraction": float(np.mean(list(kept.values()))) if kept else 1.0, "n_examples": r["n_examples"],
+             "wall_seconds": r["wall_seconds"], "file": str(p)} for metric, value in r["metrics"].items()]
+
+
+def ci95(values: np.ndarray) -> float:
+    """Half-width of the 95 % t-interval of the mean (NaN with one seed)."""
+    n = len(values)
+    return float(stats.t.ppf(0.975, n - 1) * np.std(values, ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+
+
+def summarise(df: pd.DataFrame) -> pd.DataFrame:
+    g = df.groupby(KEYS + ["metric"], dropna=False)
+    out = g["value"].agg(mean="mean", std=lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else float("nan"),
+                         ci95=lambda v: ci95(np.asarray(v)), n_seeds="count").reset_index()
+    out["kept_fraction"] = g["kept_fraction"].mean().values
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("results", nargs="+")
+    ap.add_argument("--tidy", required=True)
+    ap.add_argument("--summary", required=True)
+    ap.add_argument("--markdown")
+    args = ap.parse_args(argv)
+    df = tidy(args.results)
+    summary = summarise(df)
+    for path, frame in [(args.tidy, df), (args.summary, summary)]:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(path).with_suffix(".tmp")
+        frame.to_csv(tmp, index=False)
+        tmp.replace(path)
+    if args.markdown:
+        tmp = Path(args.markdown).with_suffix(".tmp")
+        tmp.write_text(summary.to_markdown(index=False, floatfmt=".2f") + "\n")
+        tmp.replace(args.markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""The Snakemake workflow: lint, the paper grid resolves, the test config runs end to end, reruns are
+incremental, bad config fails at start-up, and the conda env agrees with pyproject."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+
+
+def smk(*args, check=True):
+    out = subprocess.run(SNAKEMAKE + list(args), cwd=ROOT, env=ENV, capture_output=True, text=True)
+    if check and out.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    return out
+
+
+def test_lint_is_clean():
+    out = smk("--lint", "--configfile", "config/test.yaml", check=False)
+    text = out.stdout + out.stderr
+    assert out.returncode == 0 and "Lints for" not in text, text[-4000:]
+
+
+def test_paper_grid_resolves():
+    out = smk("-n", "--configfile", "config/paper.yaml", "--quiet", "rules")
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out.stdout, re.M))
+    # 6 tasks × (full + 2 budgets) × 3 seeds
+    assert counts["train"] == "54" and counts["evaluate"] == "54" and counts["aggregate"] == "1"
+
+
+def test_bad_config_value_fails_at_start_up_naming_the_key(tmp_path):
+    cfg = yaml.safe_load((ROOT / "config/test.yaml").read_text())
+    cfg["budgets"] = [1.5]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(cfg))
+    out = smk("-n", "--configfile", str(bad), check=False)
+    text = out.stdout + out.stderr
+    assert out.returncode != 0 and "budgets" in text and "1.5" in text, text[-2000:]
+
+
+def test_missing_task_data_fails_before_training(tmp_path):
+    cfg = yaml.safe_load((ROOT / "config/test.yaml").read_text())
+    cfg["data_dir"] = str(tmp_path / "nowhere")
+    bad = tmp_path / "nodata.yaml"
+    bad.write_text(yaml.safe_dump(cfg))
+    out = smk("-n", "--configfile", str(bad), check=False)
+    text = out.stdout + out.stderr
+    assert out.returncode != 0 and "config tasks.sst2: task 'sst2': no data" in text and "nowhere/glue-sst2" in text, text[-2000:]
+
+
+def test_conda_env_pins_agree_with_pyproject():
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    env = yaml.safe_load((ROOT / "envs/adaptive-retention.yaml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert sorted(deps) == sorted(p for p in pip if not p.startswith("-e"))
+
+
+def test_test_config_end_to_end_then_incremental():
+    for d in ("results/test",):
+        shutil.rmtree(ROOT / d, ignore_errors=True)
+    smk("--configfile", "config/test.yaml", "--cores", "2")
+    cfg = yaml.safe_load((ROOT / "config/test.yaml").read_text())
+    summary = pd.read_csv(ROOT / "results/test/tables/summary.csv")
+    tidy = pd.read_csv(ROOT / "results/test/tables/tidy.csv")
+    # a row per expected evaluation: full ckpt: full + 3 baselines × 3 ratios; r0.5: learned × 3, random × 1, threshold
+    n_ratios = len(cfg["pareto_ratios"])
+    per_task_seed = (1 + 3 * n_ratios) + (n_ratios + 1 + 1)
+    accuracy = tidy[tidy.metric == "accuracy"]
+    assert len(accuracy) == per_task_seed * len(cfg["seeds"])
+    assert len(tidy[(tidy.task == "squad") & (tidy.metric == "f1")]) == per_task_seed * len(cfg["seeds"])
+    assert tidy.value.between(0, 100).all() and tidy.kept_fraction.between(0, 1).all()
+    assert (summary.n_seeds == 2).all() and summary.ci95.notna().any()
+    learned = tidy[(tidy.method == "learned") & (tidy.ratio == 0.25) & (tidy.metric == "accuracy")]
+    assert (learned.kept_fraction - 0.25).abs().max() < 0.1
+    assert (ROOT / "results/test/efficiency/throughput.tsv").exists()
+    # nothing to do on a rerun; deleting one result re-runs only what depends on it
+    assert "Nothing to be done" in smk("-n", "--configfile", "config/test.yaml", "--cores", "2").stdout
+    (ROOT / "results/test/sst2/r0.5/seed1/eval.json").unlink()
+    out = smk("-n", "--configfile", "config/test.yaml", "--cores", "2", "--quiet", "rules").stdout
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, re.M))
+    assert counts == {"evaluate": "1", "aggregate": "1", "all": "1", "total": "3"}

@@ -1,0 +1,45 @@
+rule make_tiny_model:
+    output:
+        directory("resources/tiny-bert"),
+    log:
+        "logs/make_tiny_model.log",
+    benchmark:
+        "benchmarks/make_tiny_model.tsv"
+    conda:
+        "../../envs/adaptive-retention.yaml"
+    params:
+        ar=AR,
+    shell:
+        "{params.ar} make-tiny-model --out {output} > {log} 2>&1"
+
+
+rule train:
+    """Fine-tune one (task, variant, seed): the full model or learned retention at one budget."""
+    input:
+        model=lambda wc: ["resources/tiny-bert"] if config["model"] == "resources/tiny-bert" else [],
+    output:
+        run=f"{RESULTS}/{{task}}/{{variant}}/seed{{seed}}/model/run.json",
+        trace=f"{RESULTS}/{{task}}/{{variant}}/seed{{seed}}/trace.tsv",
+        summary=f"{RESULTS}/{{task}}/{{variant}}/seed{{seed}}/summary.json",
+    log:
+        f"logs/train/{{task}}_{{variant}}_seed{{seed}}.log",
+    benchmark:
+        f"benchmarks/train/{{task}}_{{variant}}_seed{{seed}}.tsv"
+    wildcard_constraints:
+        variant=r"full|r[0-9.]+",
+        seed=r"\d+",
+    threads: 2
+    resources:
+        gpu=lambda wc: res("train", "gpu"),
+        runtime=lambda wc: res("train", "runtime"),
+        mem_mb=lambda wc: res("train", "mem_mb"),
+    conda:
+        "../../envs/adaptive-retention.yaml"
+    params:
+        ar=AR,
+        out=lambda wc: f"{RESULTS}/{wc.task}/{wc.variant}/seed{wc.seed}",
+        flag=lambda wc: "--full" if wc.variant == "full" else f"--ratio {budget_of(wc.variant)}",
+        sets=train_sets,
+    shell:
+        "{params.ar} train --task {wildcards.task} {params.flag} --seed {wildcards.seed} --out {params.out} --quiet "
+        "--set {params.sets} > {log} 2>&1"
