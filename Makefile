@@ -1,4 +1,4 @@
-# `make run`: set up .venv and run the main job.  `make test`: set up .venv and run the tests.
+# `make run`: set up .venv and run the default workflow (config/config.yaml).  `make test`: set up .venv and run the tests.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -16,9 +16,10 @@ $(BIN)/.installed: pyproject.toml
 setup: $(BIN)/.installed
 
 run: setup
-	$(BIN)/adaptive-retention bench
+	$(BIN)/snakemake --cores all
 
-bench: run
+bench: setup
+	$(BIN)/adaptive-retention bench --repeats 9
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -149,3 +149,19 @@ def test_evaluate_wrong_schema_file(tiny_model, tmp_path):
     with pytest.raises(ValueError, match=r"bad.jsonl:1: missing field\(s\) \['sentence'\]"):
         evaluate(tmp_path / "run" / "model", ["learned"], [0.5], tmp_path / "e", data_file=str(f), progress=False)
     assert not (tmp_path / "e").exists()
+
+
+@pytest.mark.parametrize("keys,check", [
+    ({"dual_update": "fixed", "lambda_init": 0.7}, lambda c: c["lambdas"] == [0.7]),
+    ({"dual_update": "single_timescale"}, lambda c: c["eta"] == 1e-3),
+    ({"dual": "global", "retention": {"ratio": 0.5, "schedule": "linear"}}, lambda c: len(c["lambdas"]) == 1 and len(c["targets"]) == 1),
+    ({"retention": {"ratio": 0.5, "gate": "sigmoid", "budget_prob": "sigmoid", "soft_mask": "states", "scorer": "recurrent"}},
+     lambda c: c["step_count"] == 6),
+    ({"dual_units": "tokens", "retention": {"ratio": 0.5, "placement": "final", "restore": "mask"}}, lambda c: c["step_count"] == 6),
+])
+def test_ablation_switches(tiny_model, tmp_path, keys, check):
+    train(_cfg(tiny_model, **keys), tmp_path / "abl", progress=False)
+    run = json.loads((tmp_path / "abl" / "model" / "run.json").read_text())
+    assert check(run["controller"])
+    (r,) = evaluate(tmp_path / "abl" / "model", ["learned"], [0.5], tmp_path / "e", size=16, progress=False)
+    assert 0 <= r["metrics"]["accuracy"] <= 100

@@ -83,6 +83,8 @@ def test_test_config_end_to_end_then_incremental():
     learned = tidy[(tidy.method == "learned") & (tidy.ratio == 0.25) & (tidy.metric == "accuracy")]
     assert (learned.kept_fraction - 0.25).abs().max() < 0.1
     assert (ROOT / "results/test/efficiency/throughput.tsv").exists()
+    smk("--configfile", "config/test.yaml", "--report", "results/test/report.html")
+    assert (ROOT / "results/test/report.html").stat().st_size > 10_000
     # nothing to do on a rerun; deleting one result re-runs only what depends on it
     assert "Nothing to be done" in smk("-n", "--configfile", "config/test.yaml", "--cores", "2").stdout
     (ROOT / "results/test/sst2/r0.5/seed1/eval.json").unlink()
