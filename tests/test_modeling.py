@@ -6,8 +6,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from transformers import (AutoModel, AutoModelForQuestionAnswering, AutoModelForSequenceClassification, GPT2Config,
-                          GPT2Model)
+from transformers import (AutoModel, AutoModelForQuestionAnswering, AutoModelForSequenceClassification)
 
 from adaptive_retention.modeling import RetentionConfig, apply_retention, budget_counts, retention_of
 

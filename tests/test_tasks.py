@@ -1,6 +1,5 @@
 """Task kinds: features from real data with the MiniLM tokenizer, gold spans decode back, metrics by hand."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -18,7 +18,7 @@ import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 KINDS = ("classification", "qa", "summarization")
 SOURCES = ("auto", "local", "hub")

@@ -34,6 +34,15 @@ def _check_choice(name: str, value, allowed) -> None:
         raise ValueError(f"unknown {name} {value!r}; allowed: {list(allowed)}")
 
 
+def strict_from_dict(cls, d: dict, what: str):
+    """Build dataclass `cls` from `d`; an unknown key is an error that names it and the allowed ones."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ValueError(f"unknown {what} key(s) {unknown}; allowed: {sorted(known)}")
+    return cls(**d)
+
+
 @dataclass(frozen=True)
 class RetentionConfig:
     """Every open choice of SPEC §2, with its default. Validated on construction."""
@@ -72,11 +81,7 @@ class RetentionConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "RetentionConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown retention config key(s) {unknown}; allowed: {sorted(known)}")
-        return cls(**d)
+        return strict_from_dict(cls, d, "retention config")
 
     def to_dict(self) -> dict:
         return asdict(self)

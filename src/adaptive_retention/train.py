@@ -12,7 +12,7 @@ import json
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ from .backbones import resolve_model_path
 from .budget import DUAL_MODES, DualController
 from .checkpoint import save_checkpoint, torch_save_atomic, write_atomic
 from .data import get_task, load_examples
-from .modeling import RetentionConfig, apply_retention, info_of, retention_of
+from .modeling import RetentionConfig, apply_retention, info_of, retention_of, strict_from_dict
 from .tasks import collate, kind_module
 
 DUAL_UPDATES = ("ascent", "fixed", "single_timescale")
@@ -77,11 +77,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown training config key(s) {unknown}; allowed: {sorted(known)}")
-        return cls(**d)
+        return strict_from_dict(cls, d, "training config")
 
 
 def seed_everything(seed: int) -> None:
