@@ -56,3 +56,10 @@ def test_global_mode_and_state_roundtrip():
         DualController([0.5, 0.3]).load_state_dict(c.state_dict())
     with pytest.raises(ValueError, match="unknown dual mode"):
         DualController([0.5], mode="both")
+
+
+def test_unprojected_dual_goes_negative_under_budget():
+    c = DualController([0.5], eta=0.5, projection="none")
+    assert c.update(torch.tensor([0.3]))[0] == pytest.approx(-0.1, abs=1e-6)  # pushes kept back up to ρ
+    with pytest.raises(ValueError, match="unknown dual projection"):
+        DualController([0.5], projection="abs")

@@ -14,6 +14,7 @@ import torch
 SCHEDULES = ("constant", "linear", "geometric")
 PLACEMENTS = ("layerwise", "final")
 DUAL_MODES = ("per_layer", "global")
+PROJECTIONS = ("nonnegative", "none")
 
 
 def layer_ratios(schedule: str, ratio: float, start_layer: int, num_layers: int, placement: str = "layerwise") -> dict[int, float]:
@@ -50,7 +51,10 @@ class DualController:
     moves linearly from 1.0 to ρ_l (0 = no warm-up).
     """
 
-    def __init__(self, targets: list[float], eta: float = 1e-2, warmup_steps: int = 0, lambda_init: float = 0.0, mode: str = "per_layer"):
+    def __init__(self, targets: list[float], eta: float = 1e-2, warmup_steps: int = 0, lambda_init: float = 0.0, mode: str = "per_layer",
+                 projection: str = "nonnegative"):
+        if projection not in PROJECTIONS:
+            raise ValueError(f"unknown dual projection {projection!r}; allowed: {list(PROJECTIONS)}")
         if mode not in DUAL_MODES:
             raise ValueError(f"unknown dual mode {mode!r}; allowed: {list(DUAL_MODES)}")
         if not eta >= 0 or not math.isfinite(eta):
@@ -58,7 +62,7 @@ class DualController:
         if lambda_init < 0:
             raise ValueError(f"lambda_init must be ≥ 0, got {lambda_init}")
         self.targets = torch.tensor(targets, dtype=torch.float64)
-        self.eta, self.warmup_steps, self.mode = eta, int(warmup_steps), mode
+        self.eta, self.warmup_steps, self.mode, self.projection = eta, int(warmup_steps), mode, projection
         n = 1 if mode == "global" else len(targets)
         self.lambdas = torch.full((n,), float(lambda_init), dtype=torch.float64)
         self.step_count = 0
@@ -85,13 +89,15 @@ class DualController:
 
     def update(self, kept: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
         """One projected ascent step after the primal step; returns the new λ."""
-        self.lambdas = (self.lambdas + self.eta * self.violation(kept, scale)).clamp(min=0.0)
+        self.lambdas = self.lambdas + self.eta * self.violation(kept, scale)
+        if self.projection == "nonnegative":  # inequality kept ≤ ρ (SPEC); "none": equality kept = ρ (CoFi-style)
+            self.lambdas = self.lambdas.clamp(min=0.0)
         self.step_count += 1
         return self.lambdas.clone()
 
     def state_dict(self) -> dict:
         return {"lambdas": self.lambdas.tolist(), "step_count": self.step_count, "targets": self.targets.tolist(),
-                "eta": self.eta, "warmup_steps": self.warmup_steps, "mode": self.mode}
+                "eta": self.eta, "warmup_steps": self.warmup_steps, "mode": self.mode, "projection": self.projection}
 
     def load_state_dict(self, state: dict) -> None:
         if len(state["lambdas"]) != len(self.lambdas) or state["mode"] != self.mode:

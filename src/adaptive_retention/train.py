@@ -20,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .backbones import resolve_model_path
-from .budget import DUAL_MODES, DualController
+from .budget import DUAL_MODES, PROJECTIONS, DualController
 from .checkpoint import save_checkpoint, torch_save_atomic, write_atomic
 from .data import get_task, load_examples
 from .modeling import RetentionConfig, apply_retention, info_of, retention_of, strict_from_dict
@@ -58,6 +58,7 @@ class TrainConfig:
     dual: str = "per_layer"  # per_layer | global
     dual_units: str = "fraction"  # fraction | tokens
     dual_update: str = "ascent"  # ascent | fixed (λ = lambda_init throughout) | single_timescale (η = lr)
+    dual_projection: str = "nonnegative"  # nonnegative (λ ≥ 0: kept ≤ ρ, SPEC) | none (kept = ρ, λ may go negative)
     checkpoint_every: int = 50  # steps
     k: int = 3  # summary sentences (summarisation)
     stride: int = 128  # window overlap (QA)
@@ -66,7 +67,8 @@ class TrainConfig:
     def __post_init__(self):
         get_task(self.task)
         for name, value, allowed in [("dual", self.dual, DUAL_MODES), ("dual_units", self.dual_units, DUAL_UNITS),
-                                     ("dual_update", self.dual_update, DUAL_UPDATES), ("device", self.device, ("auto", "cpu", "cuda"))]:
+                                     ("dual_update", self.dual_update, DUAL_UPDATES), ("dual_projection", self.dual_projection, PROJECTIONS),
+                                     ("device", self.device, ("auto", "cpu", "cuda"))]:
             if value not in allowed:
                 raise ValueError(f"unknown {name} {value!r}; allowed: {list(allowed)}")
         for name in ("epochs", "batch_size", "lr", "checkpoint_every"):
@@ -155,7 +157,8 @@ def train(cfg: TrainConfig, out: str | Path, progress: bool = True) -> dict:
     if retention is not None:
         eta = cfg.lr if cfg.dual_update == "single_timescale" else cfg.eta
         controller = DualController([retention.ratios[b] for b in retention.boundaries], eta=eta,
-                                    warmup_steps=int(cfg.budget_warmup * total), lambda_init=cfg.lambda_init, mode=cfg.dual)
+                                    warmup_steps=int(cfg.budget_warmup * total), lambda_init=cfg.lambda_init, mode=cfg.dual,
+                                    projection=cfg.dual_projection)
 
     trace: list[dict] = []
     start = 0
