@@ -47,6 +47,17 @@ def test_bad_config_value_fails_at_start_up_naming_the_key(tmp_path):
     assert out.returncode != 0 and "budgets" in text and "1.5" in text, text[-2000:]
 
 
+def test_bad_training_key_fails_at_start_up(tmp_path):
+    cfg = yaml.safe_load((ROOT / "config/test.yaml").read_text())
+    cfg["train"]["etaa"] = 0.1
+    cfg["retention"] = {"scorer": "gru"}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(cfg))
+    out = smk("-n", "--configfile", str(bad), check=False)
+    text = out.stdout + out.stderr
+    assert out.returncode != 0 and "unknown training config key(s) ['etaa']" in text, text[-2000:]
+
+
 def test_missing_task_data_fails_before_training(tmp_path):
     cfg = yaml.safe_load((ROOT / "config/test.yaml").read_text())
     cfg["data_dir"] = str(tmp_path / "nowhere")

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 from adaptive_retention.data import DataError, check_available
+from adaptive_retention.train import TrainConfig
 
 RESULTS = config["results_dir"]
 # how rules call the library's CLI and the analysis scripts: the interpreter running Snakemake,
@@ -20,6 +21,9 @@ def _check_data():
     for task in config["tasks"]:
         try:
             check_available(task, config["source"], config["data_dir"])
+            for b in [None] + config["budgets"]:  # training keys and retention switches, validated now
+                retention = None if b is None else {**config["retention"], "ratio": b}
+                TrainConfig.from_dict({**config["train"], **config["tasks"][task].get("train", {}), "task": task, "retention": retention})
         except (DataError, ValueError) as e:
             problems.append(f"config tasks.{task}: {e}")
     if problems:
