@@ -48,3 +48,14 @@ def test_cli_reports_bad_value():
     out = subprocess.run([sys.executable, "-m", "adaptive_retention.cli", "bench", "--lengths", "32", "--ratios", "1.5",
                           "--batch-size", "1", "--repeats", "1"], capture_output=True, text=True)
     assert out.returncode == 2 and "ratio must lie in (0, 1], got 1.5" in out.stderr
+
+
+def test_readme_example_runs():
+    """The README's 'Use it on your encoder' block, executed as written."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = text.split("## Use it on your encoder", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    assert namespace["out"].retention.kept_counts.shape == (1, 1)

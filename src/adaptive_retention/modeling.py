@@ -281,8 +281,7 @@ class Retention(nn.Module):
     def _forward_eval(self, base, h, valid, special, impl):
         """Top-M_l per example, gathered into a shorter tensor; full length rebuilt at the end."""
         cfg, (B, T, d) = self.config, h.shape
-        eligible0 = valid & ~special
-        n_tokens = eligible0.sum(1)
+        n_tokens = (valid & ~special).sum(1)  # T of each example: what the budgets are fractions of
         positions = torch.arange(T, device=h.device).expand(B, T)  # (B, N) input position of each slot
         restored = None if cfg.restore == "last_state" else torch.zeros_like(h)
         scores, kept_counts = [], []
