@@ -97,7 +97,10 @@ def _parse_sets(pairs: list[str]) -> dict:
         *parents, leaf = key.split(".")
         for p in parents:
             node = node.setdefault(p, {})
-        node[leaf] = yaml.safe_load(value)
+        try:  # JSON first: PyYAML reads 3e-05 (no dot) as a string
+            node[leaf] = json.loads(value)
+        except json.JSONDecodeError:
+            node[leaf] = yaml.safe_load(value)
     return out
 
 

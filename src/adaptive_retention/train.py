@@ -71,6 +71,9 @@ class TrainConfig:
                                      ("device", self.device, ("auto", "cpu", "cuda"))]:
             if value not in allowed:
                 raise ValueError(f"unknown {name} {value!r}; allowed: {list(allowed)}")
+        for name in ("epochs", "lr", "scorer_lr", "weight_decay", "lr_warmup", "max_grad_norm", "eta", "budget_warmup", "lambda_init"):
+            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), (int, float)):
+                raise ValueError(f"{name} must be a number, got {getattr(self, name)!r}")
         for name in ("epochs", "batch_size", "lr", "checkpoint_every"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
