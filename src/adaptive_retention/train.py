@@ -124,8 +124,7 @@ def _lr_lambda(total: int, warmup: int):
 
 def train(cfg: TrainConfig, out: str | Path, progress: bool = True) -> dict:
     """Run (or resume) one training run; returns the summary also written to out/summary.json."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(out)  # created by the first checkpoint or final write: a run that fails early leaves nothing
     spec = get_task(cfg.task)
     kind = kind_module(spec.kind)
     device = pick_device(cfg.device)
