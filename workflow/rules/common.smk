@@ -86,7 +86,11 @@ def eval_bundles(task):
 
 
 def all_targets():
-    targets = [f"{RESULTS}/tables/summary.csv", f"{RESULTS}/tables/summary.md"]
+    """Every training output and evaluation bundle too, not only the tables: Snakemake regenerates a
+    deleted intermediate file only when something requested needs it, so a deleted result re-runs."""
+    runs = [f"{RESULTS}/{t}/{v}/seed{s}" for t in config["tasks"] for v in variants() for s in config["seeds"]]
+    targets = [f"{r}/{name}" for r in runs for name in ("model/run.json", "trace.tsv", "summary.json", "eval.json")]
+    targets += [f"{RESULTS}/tables/summary.csv", f"{RESULTS}/tables/summary.md"]
     if config["benchmark"]["enabled"]:
         targets.append(f"{RESULTS}/efficiency/throughput.tsv")
     return targets
