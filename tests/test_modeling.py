@@ -17,10 +17,6 @@ HEADS = [AutoModel, AutoModelForSequenceClassification, AutoModelForQuestionAnsw
 SPECIAL = [101 % 120, 102 % 120]
 
 
-def tokens_of(out):
-    return out.last_hidden_state if hasattr(out, "last_hidden_state") and out.last_hidden_state is not None else None
-
-
 def _outputs(out):
     """Every tensor a head returns (logits, start/end logits, hidden states)."""
     return [v for k, v in out.items() if isinstance(v, torch.Tensor)]
