@@ -41,9 +41,7 @@ def examples_from_file(task: str, path: str | Path, labels: list[str]) -> list[d
 
 
 def _outputs_of(kind: str, output, batch) -> list[dict]:
-    """Per-feature outputs as numpy, cropped to each feature's own length."""
-    if kind == "classification":
-        return [{"logits": row} for row in output["logits"].float().cpu().numpy()]
+    """Per-feature outputs as numpy: logits per class or sentence; QA span logits cropped to each window."""
     if kind == "qa":
         lengths = batch["attention_mask"].sum(1).tolist()
         s, e = output["start_logits"].float().cpu().numpy(), output["end_logits"].float().cpu().numpy()
