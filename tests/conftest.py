@@ -5,7 +5,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import pytest
 import torch
-from transformers import BertConfig, DistilBertConfig, RobertaConfig
+from transformers import BertConfig, DistilBertConfig, LongformerConfig, RobertaConfig
 
 TINY = dict(vocab_size=120, hidden_size=32, num_attention_heads=4, intermediate_size=64, max_position_embeddings=64)
 
@@ -17,6 +17,9 @@ def tiny_config(family: str, layers: int = 4, attn: str = "sdpa"):
         return RobertaConfig(num_hidden_layers=layers, attn_implementation=attn, pad_token_id=1, bos_token_id=0, eos_token_id=2, **TINY)
     if family == "distilbert":
         return DistilBertConfig(vocab_size=120, dim=32, n_heads=4, hidden_dim=64, n_layers=layers, max_position_embeddings=64, attn_implementation=attn)
+    if family == "longformer":  # sliding window of 8: lengths are padded to multiples of 8
+        return LongformerConfig(num_hidden_layers=layers, attention_window=8, pad_token_id=1, bos_token_id=0, eos_token_id=2,
+                                **TINY)
     raise KeyError(family)
 
 

@@ -63,3 +63,18 @@ def test_unprojected_dual_goes_negative_under_budget():
     assert c.update(torch.tensor([0.3]))[0] == pytest.approx(-0.1, abs=1e-6)  # pushes kept back up to ρ
     with pytest.raises(ValueError, match="unknown dual projection"):
         DualController([0.5], projection="abs")
+
+
+def test_quadratic_term_pulls_towards_the_target_from_both_sides():
+    """(ρ_q/2)(kept − ρ)²: gradient ρ_q(kept − ρ) + λ, so under budget with λ = 0 the penalty pushes kept up."""
+    c = DualController([0.3, 0.5], quadratic=10.0, lambda_init=0.2)
+    kept = torch.tensor([0.2, 0.6], requires_grad=True)
+    pen = c.penalty(kept)
+    assert pen.item() == pytest.approx(0.2 * (-0.1 + 0.1) + 5.0 * (0.01 + 0.01))
+    pen.backward()
+    assert kept.grad.tolist() == [pytest.approx(0.2 - 1.0), pytest.approx(0.2 + 1.0)]
+    d = DualController([0.3, 0.5])
+    d.load_state_dict(c.state_dict())
+    assert d.quadratic == 10.0
+    with pytest.raises(ValueError, match="quadratic"):
+        DualController([0.5], quadratic=-1.0)

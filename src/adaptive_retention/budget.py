@@ -3,6 +3,9 @@
 The constraint at retention layer l is `kept_l ≤ ρ_l(step)`, where kept_l is the expected kept
 fraction (SPEC default units) and ρ_l(step) warms up linearly from 1.0 to the schedule's ρ_l.
 The controller does projected dual ascent λ_l ← max(0, λ_l + η (kept_l − ρ_l(step))).
+An optional quadratic term (ρ_q/2)(kept_l − ρ_l)² (augmented Lagrangian; CoFi's λ₂ term) gives the
+primal step a restoring force proportional to the miss on either side: the linear term alone is a pure
+integral controller, whose λ lags the scorers and lets the kept fraction overshoot below target.
 """
 
 from __future__ import annotations
@@ -52,17 +55,20 @@ class DualController:
     """
 
     def __init__(self, targets: list[float], eta: float = 1e-2, warmup_steps: int = 0, lambda_init: float = 0.0, mode: str = "per_layer",
-                 projection: str = "nonnegative"):
+                 projection: str = "nonnegative", quadratic: float = 0.0):
         if projection not in PROJECTIONS:
             raise ValueError(f"unknown dual projection {projection!r}; allowed: {list(PROJECTIONS)}")
         if mode not in DUAL_MODES:
             raise ValueError(f"unknown dual mode {mode!r}; allowed: {list(DUAL_MODES)}")
         if not eta >= 0 or not math.isfinite(eta):
             raise ValueError(f"eta must be a finite number ≥ 0, got {eta}")
+        if not quadratic >= 0 or not math.isfinite(quadratic):
+            raise ValueError(f"quadratic must be a finite number ≥ 0, got {quadratic}")
         if lambda_init < 0:
             raise ValueError(f"lambda_init must be ≥ 0, got {lambda_init}")
         self.targets = torch.tensor(targets, dtype=torch.float64)
         self.eta, self.warmup_steps, self.mode, self.projection = eta, int(warmup_steps), mode, projection
+        self.quadratic = float(quadratic)
         n = 1 if mode == "global" else len(targets)
         self.lambdas = torch.full((n,), float(lambda_init), dtype=torch.float64)
         self.step_count = 0
@@ -81,11 +87,14 @@ class DualController:
         return v.mean().reshape(1) if self.mode == "global" else v
 
     def penalty(self, kept: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
-        """Σ_l λ_l · scale · (kept_l − ρ_l(step)): the term added to the task loss (differentiable in kept)."""
+        """Σ_l λ_l · scale · (kept_l − ρ_l(step)) + (ρ_q/2) Σ_l (kept_l − ρ_l(step))²: the term added to the task loss.
+
+        The quadratic term is in fractions whatever the dual units, so ρ_q means the same for every task."""
         target = self.current_targets().to(kept)
         lam = self.lambdas.to(kept)
-        gap = (kept - target) * scale
-        return lam[0] * gap.mean() if self.mode == "global" else (lam * gap).sum()
+        miss = kept - target
+        linear = lam[0] * (miss * scale).mean() if self.mode == "global" else (lam * miss * scale).sum()
+        return linear + 0.5 * self.quadratic * (miss ** 2).sum()
 
     def update(self, kept: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
         """One projected ascent step after the primal step; returns the new λ."""
@@ -97,7 +106,8 @@ class DualController:
 
     def state_dict(self) -> dict:
         return {"lambdas": self.lambdas.tolist(), "step_count": self.step_count, "targets": self.targets.tolist(),
-                "eta": self.eta, "warmup_steps": self.warmup_steps, "mode": self.mode, "projection": self.projection}
+                "eta": self.eta, "warmup_steps": self.warmup_steps, "mode": self.mode, "projection": self.projection,
+                "quadratic": self.quadratic}
 
     def load_state_dict(self, state: dict) -> None:
         if len(state["lambdas"]) != len(self.lambdas) or state["mode"] != self.mode:
@@ -107,3 +117,4 @@ class DualController:
         self.step_count = int(state["step_count"])
         self.targets = torch.tensor(state["targets"], dtype=torch.float64)
         self.eta, self.warmup_steps = float(state["eta"]), int(state["warmup_steps"])
+        self.quadratic = float(state.get("quadratic", 0.0))

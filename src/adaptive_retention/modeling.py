@@ -9,6 +9,7 @@ Shapes: B batch, T input length, N current (possibly gathered) length, d hidden 
 
 from __future__ import annotations
 
+import math
 import types
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Callable, Iterable
@@ -107,6 +108,7 @@ class RetentionInfo:
 @dataclass
 class RetentionModelOutput(BaseModelOutputWithPooling):
     retention: RetentionInfo | None = None
+    global_attentions: tuple | None = None  # read by Longformer's heads; never filled here
 
 
 # ---------------------------------------------------------------------------------------------
@@ -119,6 +121,9 @@ class Family:
     embed: Callable[..., torch.Tensor]  # (base, input_ids, token_type_ids, position_ids, inputs_embeds) -> (B, T, d)
     pool: Callable[[nn.Module, torch.Tensor], torch.Tensor | None]
     query_key: Callable[[nn.Module], tuple[nn.Linear, nn.Linear, int]]  # block -> (W_q, W_k, heads), for heavy hitters
+    # (block, h, valid, log_gate, global_) -> h, for blocks that do not take one additive mask; None: BERT-style call
+    call_block: Callable | None = None
+    window: Callable[[object], int] = lambda config: 1  # sequence lengths must be multiples of this (sliding windows)
 
 
 def _bert_embed(base, input_ids, token_type_ids, position_ids, inputs_embeds):
@@ -141,6 +146,28 @@ FAMILIES = {
     "distilbert": Family(blocks=lambda base: base.transformer.layer, embed=_distilbert_embed, pool=lambda base, h: None,
                          query_key=lambda blk: (blk.attention.q_lin, blk.attention.k_lin, blk.attention.n_heads)),
 }
+
+
+def _longformer_block(block, h, valid, log_gate, global_):
+    """One Longformer layer. Its sliding-window kernel takes a key mask, not an additive bias, so in
+    training the soft gate reaches attention only as removal: a key whose gate product is ≤ ε is masked
+    (exactly what inference does with a dropped token); the gate still scales every hidden state."""
+    attend = valid if log_gate is None else valid & (log_gate > math.log(_LOG_EPS))
+    mask = torch.zeros(valid.shape, dtype=h.dtype, device=h.device)
+    mask = mask.masked_fill(~attend, -10000.0).masked_fill(attend & global_, 10000.0)  # HF's −/0/+ convention
+    is_global = mask > 0
+    return block(h, attention_mask=mask, is_index_masked=mask < 0, is_index_global_attn=is_global,
+                 is_global_attn=bool(is_global.any()))[0]
+
+
+def _longformer_window(config) -> int:
+    w = config.attention_window
+    return max(w) if isinstance(w, (list, tuple)) else int(w)
+
+
+FAMILIES["longformer"] = Family(blocks=lambda base: base.encoder.layer, embed=_bert_embed, pool=_pooler,
+                                query_key=lambda blk: (blk.attention.self.query, blk.attention.self.key, blk.attention.self.num_heads),
+                                call_block=_longformer_block, window=_longformer_window)
 ATTENTION_IMPLEMENTATIONS = ("sdpa", "eager")
 
 
@@ -161,10 +188,18 @@ def select_top(scores: torch.Tensor, eligible: torch.Tensor, m: torch.Tensor) ->
     return eligible & (rank < m[:, None])
 
 
-def gather_kept(keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Indices (B, N') of kept slots in position order, padded by non-kept slots, and their validity."""
+def packed_length(n_keep: int, multiple: int = 1, limit: int | None = None) -> int:
+    """Width a batch whose longest row keeps n_keep slots is packed to: the next multiple of `multiple`
+    (a sliding-window encoder's window), at most `limit` (the current width, itself such a multiple)."""
+    width = -(-n_keep // multiple) * multiple
+    return width if limit is None else min(width, limit)
+
+
+def gather_kept(keep: torch.Tensor, multiple: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices (B, N') of kept slots in position order, padded by non-kept slots to a width that is a
+    multiple of `multiple`, and their validity."""
     n_keep = keep.sum(1)
-    width = int(n_keep.max())
+    width = packed_length(int(n_keep.max()), multiple, keep.shape[1])
     idx = torch.sort((~keep).to(torch.int8), dim=1, stable=True).indices[:, :width]
     valid = torch.arange(width, device=keep.device)[None, :] < n_keep[:, None]
     return idx, valid
@@ -182,7 +217,8 @@ class Retention(nn.Module):
     here. `threshold`, when set, keeps the tokens with σ(s) > threshold instead of the top M_l.
     """
 
-    def __init__(self, config: RetentionConfig, family: Family, hidden_size: int, num_layers: int, special_token_ids: Iterable[int]):
+    def __init__(self, config: RetentionConfig, family: Family, hidden_size: int, num_layers: int, special_token_ids: Iterable[int],
+                 window: int = 1):
         super().__init__()
         self.config = config
         self.family = family
@@ -194,6 +230,7 @@ class Retention(nn.Module):
         self.selector: Callable | None = None
         self.threshold: float | None = None
         self.num_layers = num_layers
+        self.window = window  # sequence widths are multiples of this (1 unless sliding-window attention)
         self.last_info: RetentionInfo | None = None
 
     def set_ratio(self, ratio: float) -> None:
@@ -229,6 +266,12 @@ class Retention(nn.Module):
             bias = bias + log_gate
         return bias.to(dtype)[:, None, None, :]
 
+    def _block(self, block, h, valid, log_gate, global_, impl):
+        """One encoder block over the current slots (B, N, d)."""
+        if self.family.call_block is not None:
+            return self.family.call_block(block, h, valid, log_gate, global_)
+        return block(h, attention_mask=self._attention_bias(valid, log_gate, h, impl))
+
     def _scores(self, b: int, h: torch.Tensor, valid: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         if self.selector is not None and not self.training:
             return self.selector(h, positions, valid, b)
@@ -237,12 +280,15 @@ class Retention(nn.Module):
             h = h * valid[..., None].to(h.dtype)
         return scorer(h)  # (B, N); the MLP scores each token alone, padding scores are ignored
 
-    def forward(self, base: nn.Module, h: torch.Tensor, valid: torch.Tensor, special: torch.Tensor, impl: str) -> tuple[torch.Tensor, RetentionInfo]:
+    def forward(self, base: nn.Module, h: torch.Tensor, valid: torch.Tensor, special: torch.Tensor, impl: str,
+                global_: torch.Tensor | None = None) -> tuple[torch.Tensor, RetentionInfo]:
+        """`global_` (B, T): tokens with global attention (Longformer); they are part of `special`."""
+        global_ = torch.zeros_like(valid) if global_ is None else global_
         if self.training:
-            return self._forward_train(base, h, valid, special, impl)
-        return self._forward_eval(base, h, valid, special, impl)
+            return self._forward_train(base, h, valid, special, impl, global_)
+        return self._forward_eval(base, h, valid, special, impl, global_)
 
-    def _forward_train(self, base, h, valid, special, impl):
+    def _forward_train(self, base, h, valid, special, impl, global_):
         """Soft gates at full length: h ← h ⊙ z̃ (and log z̃ on the keys); a soft drop-and-restore."""
         cfg, B, T = self.config, h.shape[0], h.shape[1]
         eligible = valid & ~special
@@ -272,13 +318,13 @@ class Retention(nn.Module):
                 if log_gate is not None:
                     log_gate = log_gate + torch.log(z.float().clamp(min=_LOG_EPS))
             if i < len(blocks):
-                h = blocks[i](h, attention_mask=self._attention_bias(valid, log_gate, h, impl))
+                h = self._block(blocks[i], h, valid, log_gate, global_, impl)
         out = restored + alive_g[..., None] * h
         info = RetentionInfo(self.boundaries, tuple(self.ratios[b] for b in self.boundaries), n_tokens,
                              torch.stack(kept_counts, 1), scores, alive, torch.stack(expected))
         return out, info
 
-    def _forward_eval(self, base, h, valid, special, impl):
+    def _forward_eval(self, base, h, valid, special, impl, global_):
         """Top-M_l per example, gathered into a shorter tensor; full length rebuilt at the end."""
         cfg, (B, T, d) = self.config, h.shape
         n_tokens = (valid & ~special).sum(1)  # T of each example: what the budgets are fractions of
@@ -304,13 +350,14 @@ class Retention(nn.Module):
                     if cfg.restore == "last_state":  # a dropped token leaves its state here behind
                         restored = self._write_back(restored, h, positions, valid)
                     if cfg.gather:
-                        idx, valid = gather_kept(keep)
+                        idx, valid = gather_kept(keep, self.window)
                         h = h.gather(1, idx[..., None].expand(-1, -1, d))
                         positions, special = positions.gather(1, idx), special.gather(1, idx) & valid
+                        global_ = global_.gather(1, idx) & valid
                     else:
                         valid = keep
             if i < len(blocks):
-                h = blocks[i](h, attention_mask=self._attention_bias(valid, None, h, impl))
+                h = self._block(blocks[i], h, valid, None, global_, impl)
         kept_mask = torch.zeros(B, T, dtype=torch.bool, device=h.device).scatter(1, positions, valid)
         if restored is None:  # nothing was dropped: h is already full length
             out = h
@@ -334,13 +381,25 @@ class Retention(nn.Module):
 
 
 def _retention_forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
-                       inputs_embeds=None, special_tokens_mask=None, **kwargs):
-    """Replaces the base encoder's forward; same arguments, output plus `.retention`."""
+                       inputs_embeds=None, special_tokens_mask=None, global_attention_mask=None, **kwargs):
+    """Replaces the base encoder's forward; same arguments, output plus `.retention`.
+
+    Sliding-window encoders get their input padded to a multiple of the window here (padding slots are
+    masked) and the padding cut off the output, as their own forward does."""
     retention: Retention = self.retention
     h = retention.family.embed(self, input_ids, token_type_ids, position_ids, inputs_embeds)  # (B, T, d)
+    T = h.shape[1]
     valid = attention_mask.bool() if attention_mask is not None else torch.ones(h.shape[:2], dtype=torch.bool, device=h.device)
-    special = retention.special_mask(input_ids, valid, special_tokens_mask)
-    h, info = retention(self, h, valid, special, self.config._attn_implementation)
+    global_ = global_attention_mask.bool() & valid if global_attention_mask is not None else torch.zeros_like(valid)
+    special = retention.special_mask(input_ids, valid, special_tokens_mask) | global_  # global tokens are always kept
+    pad = packed_length(T, retention.window) - T
+    if pad:
+        h = nn.functional.pad(h, (0, 0, 0, pad))
+        valid, special, global_ = (nn.functional.pad(m, (0, pad), value=False) for m in (valid, special, global_))
+    h, info = retention(self, h, valid, special, self.config._attn_implementation, global_)
+    if pad:
+        h = h[:, :T]
+        info = replace(info, scores=[s[:, :T] for s in info.scores], kept_mask=info.kept_mask[:, :T])
     retention.last_info = info
     return RetentionModelOutput(last_hidden_state=h, pooler_output=retention.family.pool(self, h), retention=info)
 
@@ -364,7 +423,7 @@ def apply_retention(model: nn.Module, config: RetentionConfig, special_token_ids
     model_type = getattr(getattr(model, "config", None), "model_type", None)
     if model_type not in FAMILIES:
         raise ValueError(f"unsupported model family {model_type!r}; supported: {sorted(FAMILIES)} "
-                         "(Longformer, BigBird and decoder models are not supported yet)")
+                         "(BigBird and decoder models are not supported yet)")
     impl = model.config._attn_implementation
     if impl not in ATTENTION_IMPLEMENTATIONS:
         raise ValueError(f"unsupported attention implementation {impl!r}; supported: {list(ATTENTION_IMPLEMENTATIONS)}")
@@ -379,7 +438,8 @@ def apply_retention(model: nn.Module, config: RetentionConfig, special_token_ids
         special_token_ids = [v for k in ("cls_token_id", "sep_token_id", "bos_token_id", "eos_token_id")
                              if (v := getattr(model.config, k, None)) is not None]
     device = next(model.parameters()).device
-    base.retention = Retention(config, family, model.config.hidden_size, num_layers, special_token_ids).to(device).train(model.training)
+    base.retention = Retention(config, family, model.config.hidden_size, num_layers, special_token_ids,
+                               family.window(model.config)).to(device).train(model.training)
     base.forward = types.MethodType(_retention_forward, base)
     if model is not base:
         model.register_forward_hook(_attach_info)

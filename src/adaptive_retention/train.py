@@ -55,6 +55,7 @@ class TrainConfig:
     eta: float = 1e-2  # dual step size η
     budget_warmup: float = 0.1  # fraction of steps over which the target goes from 1.0 to ρ_l
     lambda_init: float = 0.0
+    budget_quadratic: float = 20.0  # ρ_q of the augmented-Lagrangian term (ρ_q/2)(kept − ρ)²; 0 = the paper's linear penalty only
     dual: str = "per_layer"  # per_layer | global
     dual_units: str = "fraction"  # fraction | tokens
     dual_update: str = "ascent"  # ascent | fixed (λ = lambda_init throughout) | single_timescale (η = lr)
@@ -71,7 +72,8 @@ class TrainConfig:
                                      ("device", self.device, ("auto", "cpu", "cuda"))]:
             if value not in allowed:
                 raise ValueError(f"unknown {name} {value!r}; allowed: {list(allowed)}")
-        for name in ("epochs", "lr", "scorer_lr", "weight_decay", "lr_warmup", "max_grad_norm", "eta", "budget_warmup", "lambda_init"):
+        for name in ("epochs", "lr", "scorer_lr", "weight_decay", "lr_warmup", "max_grad_norm", "eta", "budget_warmup", "lambda_init",
+                     "budget_quadratic"):
             if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), (int, float)):
                 raise ValueError(f"{name} must be a number, got {getattr(self, name)!r}")
         for name in ("epochs", "batch_size", "lr", "checkpoint_every"):
@@ -160,7 +162,7 @@ def train(cfg: TrainConfig, out: str | Path, progress: bool = True) -> dict:
         eta = cfg.lr if cfg.dual_update == "single_timescale" else cfg.eta
         controller = DualController([retention.ratios[b] for b in retention.boundaries], eta=eta,
                                     warmup_steps=int(cfg.budget_warmup * total), lambda_init=cfg.lambda_init, mode=cfg.dual,
-                                    projection=cfg.dual_projection)
+                                    projection=cfg.dual_projection, quadratic=cfg.budget_quadratic)
 
     trace: list[dict] = []
     start = 0
