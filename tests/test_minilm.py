@@ -37,11 +37,15 @@ def test_minilm_ratio_one_equals_plain_model():
     assert torch.allclose(a[valid], b[valid], atol=1e-5)
 
 
-def test_bench_cli_prints_a_table():
-    out = subprocess.run([sys.executable, "-m", "adaptive_retention.cli", "bench", "--lengths", "32", "--ratios", "1.0", "0.3",
-                          "--batch-size", "2", "--repeats", "1"], capture_output=True, text=True, check=True)
-    lines = [line for line in out.stdout.splitlines() if line.strip().startswith("32")]
-    assert [line.split()[1] for line in lines] == ["plain", "plain-copy", "ratio=1.0", "ratio=0.3"]
+def test_bench_cli_prints_a_table_and_targets():
+    out = subprocess.run([sys.executable, "-m", "adaptive_retention.cli", "bench", "--lengths", "32", "--ratios", "0.3",
+                          "--selectors", "--batch-size", "2", "--repeats", "1", "--quiet"], capture_output=True, text=True, check=True)
+    lines = [line.split() for line in out.stdout.splitlines() if line.split()[1:2] == ["32"]]
+    assert [(l[0], l[2]) for l in lines] == [("inference", "plain"), ("inference", "plain-copy"), ("inference", "learned@0.3"),
+                                             ("train_step", "plain"), ("train_step", "plain-copy"), ("train_step", "learned@0.3"),
+                                             ("train_step", "soft@0.3")]
+    assert "TARGET T=32 ratio=0.3: inference throughput ≥ 1.8× full" in out.stdout
+    assert "FLOPs: FlopCounterMode vs analytic, worst disagreement" in out.stdout
 
 
 def test_cli_reports_bad_value():

@@ -1,26 +1,49 @@
-"""Throughput of the plain model against retained copies, measured in one process.
+"""Latency, throughput, peak memory and FLOPs of the plain model against retained copies, in one process.
 
 Timings on a shared CPU drift by tens of percent between runs, so the variants are timed in
-alternation (one batch each, round after round) and compared by their medians.
+alternation (one batch each, round after round) and compared by their medians. Two modes:
+- `inference`: a forward pass under `torch.inference_mode`.
+- `train_step`: forward + backward + AdamW step (lr 0, so repeats are identical). Retained variants
+  drop tokens physically here too: the retention module runs its top-M selection (scorers frozen)
+  while the backbone trains — fine-tuning at a fixed budget. `soft@ρ` is the method's own Lagrangian
+  phase instead: Hard-Concrete gates at full length, which saves nothing.
+
+Peak memory excludes the weights: on CUDA, `max_memory_allocated` after a reset minus what was
+allocated before the step; on CPU, the peak of everything that is not a parameter or buffer, as
+`torch.distributed._tools.mem_tracker.MemTracker` (a TorchDispatchMode) categorises it —
+activations, temporaries, gradients and optimiser state.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import statistics
 import time
+import warnings
+from typing import Callable
 
 import torch
 from torch import nn
 
-from .flops import encoder_flops
-from .modeling import RetentionConfig, apply_retention
+from .baselines import selector_for
+from .flops import encoder_flops, measured_flops
+from .modeling import RetentionConfig, apply_retention, retention_of
+
+MODES = ("inference", "train_step")
+SELECTORS = ("random", "truncation", "heavy_hitter")
 
 
-def synthetic_batch(vocab_size: int, batch_size: int, seq_len: int, cls_id: int, sep_id: int, seed: int = 0) -> dict:
-    """Full-length token ids (no padding) framed by [CLS] … [SEP]: throughput does not depend on the words."""
+def synthetic_batch(vocab_size: int, batch_size: int, seq_len: int, cls_id: int, sep_id: int, seed: int = 0,
+                    special_ids=()) -> dict:
+    """Full-length token ids (no padding) framed by [CLS] … [SEP], with no special id inside (those are
+    always kept and would change the budget): cost does not depend on the words."""
     g = torch.Generator().manual_seed(seed)
-    ids = torch.randint(1000, vocab_size, (batch_size, seq_len), generator=g)
+    low = 1000 if vocab_size > 2000 else 0  # BERT-style vocabularies keep their special and unused ids below 1000
+    ids = torch.randint(low, vocab_size, (batch_size, seq_len), generator=g)
+    special = torch.tensor(sorted({cls_id, sep_id, *special_ids}))
+    filler = next(i for i in range(low, vocab_size) if i not in special)
+    ids = torch.where(torch.isin(ids, special), filler, ids)
     ids[:, 0], ids[:, -1] = cls_id, sep_id
     return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
 
@@ -30,47 +53,169 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-@torch.inference_mode()
-def time_alternating(models: dict[str, nn.Module], batch: dict, repeats: int, warmup: int = 1) -> dict[str, list[float]]:
-    """Seconds per batch for each model, timed round-robin so drift hits every variant alike."""
-    device = next(iter(models.values())).device
-    batch = {k: v.to(device) for k, v in batch.items()}
-    times = {name: [] for name in models}
+def build_variants(model: nn.Module, special_token_ids: list[int], ratios: list[float], selectors=SELECTORS,
+                   base_config: RetentionConfig | None = None, seed: int = 0) -> dict[str, nn.Module]:
+    """plain, plain-copy (the noise floor of one run), learned@ρ and each baseline selector @ρ (ratios < 1)."""
+    base_config = base_config or RetentionConfig()
+    out = {"plain": model, "plain-copy": copy.deepcopy(model)}
+    for r in ratios:
+        cfg = replace_ratio(base_config, r)
+        out[f"learned@{r}"] = apply_retention(copy.deepcopy(model), cfg, special_token_ids)
+        for name in selectors if r < 1.0 else ():
+            m = apply_retention(copy.deepcopy(model), cfg, special_token_ids)
+            retention_of(m).selector = selector_for(name, m, seed)
+            out[f"{name}@{r}"] = m
+    return out
+
+
+def make_step(model: nn.Module, batch: dict, mode: str, soft: bool = False) -> tuple[Callable[[], None], torch.optim.Optimizer | None]:
+    """A closure running one batch in `mode` (and the optimiser it steps, for memory tracking)."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; allowed: {list(MODES)}")
+    if mode == "inference":
+        model.eval()
+
+        def infer():
+            with torch.inference_mode():
+                model(**batch)
+        return infer, None
+    model.train()
+    if hasattr(model.base_model, "retention") and not soft:
+        retention_of(model).eval()  # physical top-M selection while the backbone trains
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=0.0)
+
+    def train_step():
+        out = model(**batch)
+        out.last_hidden_state.float().pow(2).mean().backward()  # a stand-in loss: the head's cost is negligible
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    return train_step, opt
+
+
+def time_alternating(steps: dict[str, Callable[[], None]], device: torch.device, repeats: int, warmup: int = 1) -> dict[str, list[float]]:
+    """Seconds per batch for each step, timed round-robin so drift hits every variant alike."""
+    times = {name: [] for name in steps}
     for r in range(warmup + repeats):
-        for name, model in models.items():
+        for name, step in steps.items():
             _sync(device)
             t0 = time.perf_counter()
-            model(**batch)
+            step()
             _sync(device)
             if r >= warmup:
                 times[name].append(time.perf_counter() - t0)
     return times
 
 
-def throughput_table(model: nn.Module, special_token_ids: list[int], cls_id: int, sep_id: int, lengths: list[int],
-                     ratios: list[float], batch_size: int = 32, repeats: int = 5, base_config: RetentionConfig | None = None):
-    """Rows of examples/s, speedup over the plain model, FLOP-ideal speedup and the share achieved."""
+def peak_memory(step: Callable[[], None], model: nn.Module, opt: torch.optim.Optimizer | None, device: torch.device) -> dict:
+    """Peak bytes of one step beyond the weights (see the module docstring for what each device counts);
+    on CPU also the activations and temporaries alone at that peak (gradients and optimiser state excluded)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+        step()
+        torch.cuda.synchronize(device)
+        return {"peak_mem_bytes": torch.cuda.max_memory_allocated(device) - before}
+    from torch.distributed._tools.mem_tracker import MemTracker, _MemRefType
+
+    tracker = MemTracker()
+    tracker.track_external(model, *([opt] if opt is not None else []))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with tracker:
+            step()
+    snap = tracker.get_tracker_snapshot("peak")[device]
+    return {"peak_mem_bytes": int(snap["Total"] - snap[_MemRefType.PARAM] - snap[_MemRefType.BUFFER]),
+            "peak_act_bytes": int(snap[_MemRefType.ACT] + snap[_MemRefType.TEMP])}
+
+
+SELECTION_OF = {"learned": "learned", "soft": "soft", "random": "free", "truncation": "free", "heavy_hitter": "heavy_hitter"}
+
+
+def analytic_flops(model_config, seq_len: int, variant: str, mode: str, base_config: RetentionConfig) -> int:
+    """Per-example FLOPs of a variant from `flops.py`. A training step counts forward + backward (2 × forward)
+    for the blocks; a hard selection (top-M) has no backward, the soft gates' scorers do."""
+    c = model_config
+    shape = (seq_len, c.num_hidden_layers, c.hidden_size, c.intermediate_size)
+    if "@" not in variant:
+        fwd = encoder_flops(*shape, scorer=None)
+        return fwd if mode == "inference" else 3 * fwd
+    method, ratio = variant.split("@")
+    b = base_config
+    kw = dict(ratio=float(ratio), schedule=b.schedule, start_layer=b.start_layer, placement=b.placement, scorer=b.scorer)
+    fwd = encoder_flops(*shape, selection=SELECTION_OF[method], **kw)
+    if mode == "inference":
+        return fwd
+    if method == "soft":
+        return 3 * fwd
+    blocks = encoder_flops(*shape, selection="free", **kw)
+    return 3 * blocks + (fwd - blocks)
+
+
+def replace_ratio(cfg: RetentionConfig, ratio: float) -> RetentionConfig:
+    return RetentionConfig(**{**cfg.to_dict(), "ratio": ratio})
+
+
+def measure(model: nn.Module, special_token_ids: list[int], cls_id: int, sep_id: int, lengths: list[int], ratios: list[float],
+            modes=MODES, selectors=SELECTORS, batch_size: int = 32, repeats: int = 5, memory: bool = True, flops: bool = True,
+            base_config: RetentionConfig | None = None, seed: int = 0, progress: Callable[[str], None] = lambda s: None) -> list[dict]:
+    """One row per (mode, length, variant): latency, throughput, speed-up, peak memory, FLOPs (counted and analytic)."""
     base_config = base_config or RetentionConfig()
-    model = model.eval()
-    variants = {"plain": model, "plain-copy": copy.deepcopy(model)}  # the copy shows the noise floor of one run
-    for r in ratios:
-        variants[f"ratio={r}"] = apply_retention(copy.deepcopy(model), RetentionConfig(**{**base_config.to_dict(), "ratio": r}), special_token_ids).eval()
-    c = model.config
+    device = next(model.parameters()).device
+    variants = build_variants(model, special_token_ids, ratios, selectors, base_config, seed)
+    if "train_step" in modes:
+        for r in ratios:
+            if r < 1.0:
+                variants[f"soft@{r}"] = apply_retention(copy.deepcopy(model), replace_ratio(base_config, r), special_token_ids)
     rows = []
-    for T in lengths:
-        batch = synthetic_batch(c.vocab_size, batch_size, T, cls_id, sep_id)
-        times = time_alternating(variants, batch, repeats)
-        t_plain = statistics.median(times["plain"])
-        f_plain = encoder_flops(T, c.num_hidden_layers, c.hidden_size, c.intermediate_size, scorer=None)
-        for name, ts in times.items():
-            t = statistics.median(ts)
-            if name.startswith("plain"):
-                ratio, f = None, f_plain
-            else:
-                ratio = float(name.split("=")[1])
-                f = encoder_flops(T, c.num_hidden_layers, c.hidden_size, c.intermediate_size, ratio=ratio, schedule=base_config.schedule,
-                                  start_layer=base_config.start_layer, placement=base_config.placement, scorer=base_config.scorer)
-            speedup, ideal = t_plain / t, f_plain / f
-            rows.append({"seq_len": T, "variant": name, "ratio": ratio, "sec_per_batch": t, "examples_per_s": batch_size / t,
-                         "speedup": speedup, "flop_ratio": f / f_plain, "ideal_speedup": ideal, "share_of_ideal": speedup / ideal})
+    for mode in modes:
+        for T in lengths:
+            batch = {k: v.to(device) for k, v in synthetic_batch(model.config.vocab_size, batch_size, T, cls_id, sep_id, seed, special_token_ids).items()}
+            names = [n for n in variants if mode == "train_step" or not n.startswith("soft@")]
+            steps = {n: make_step(variants[n], batch, mode, soft=n.startswith("soft@")) for n in names}
+            progress(f"{mode} T={T}: timing {len(names)} variants × {repeats}")
+            times = time_alternating({n: s for n, (s, _) in steps.items()}, device, repeats)
+            t_plain = statistics.median(times["plain"])
+            for n in names:
+                step, opt = make_step(variants[n], batch, mode, soft=n.startswith("soft@"))  # fresh optimiser: first-step state
+                t = statistics.median(times[n])
+                row = {"mode": mode, "seq_len": T, "variant": n, "method": n.split("@")[0],
+                       "ratio": float(n.split("@")[1]) if "@" in n else 1.0, "batch_size": batch_size,
+                       "sec_per_batch": t, "examples_per_s": batch_size / t, "tokens_per_s": batch_size * T / t,
+                       "sec_per_1k_tokens": 1000 * t / (batch_size * T), "speedup": t_plain / t,
+                       "analytic_flops": analytic_flops(model.config, T, n, mode, base_config) * batch_size}
+                if flops:
+                    progress(f"{mode} T={T} {n}: counting FLOPs")
+                    row["counted_flops"] = measured_flops(step)
+                if memory:
+                    progress(f"{mode} T={T} {n}: tracking memory")
+                    row.update(peak_memory(step, variants[n], opt, device))
+                rows.append(row)
+            plain = next(r for r in rows[-len(names):] if r["variant"] == "plain")
+            for r in rows[-len(names):]:
+                r["flop_ratio"] = r["analytic_flops"] / plain["analytic_flops"]
+                r["ideal_speedup"] = 1 / r["flop_ratio"]
+                r["share_of_ideal"] = r["speedup"] / r["ideal_speedup"]
+                if memory:
+                    r["mem_reduction"] = 1 - r["peak_mem_bytes"] / plain["peak_mem_bytes"]
     return rows
+
+
+def fit_exponent(lengths: list[int], values: list[float]) -> dict[str, float]:
+    """Slope of log(value) against log(T) with its 95 % confidence interval (scipy.stats.linregress)."""
+    from scipy import stats
+
+    fit = stats.linregress([math.log(x) for x in lengths], [math.log(v) for v in values])
+    half = stats.t.ppf(0.975, len(lengths) - 2) * fit.stderr if len(lengths) > 2 else float("nan")
+    return {"exponent": fit.slope, "ci_low": fit.slope - half, "ci_high": fit.slope + half, "r2": fit.rvalue ** 2}
+
+
+def long_encoder_like(model: nn.Module, max_positions: int) -> nn.Module:
+    """A randomly initialised encoder of the same shape with `max_positions` positions (timing only)."""
+    from transformers import AutoModel
+
+    cfg = copy.deepcopy(model.config)
+    cfg.max_position_embeddings = max(cfg.max_position_embeddings, max_positions)
+    torch.manual_seed(0)
+    return AutoModel.from_config(cfg).to(next(model.parameters()).device)

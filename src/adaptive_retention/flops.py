@@ -35,21 +35,38 @@ def tokens_per_block(n_content: int, n_special: int, num_layers: int, ratios: di
     return counts
 
 
+SELECTIONS = ("learned", "free", "heavy_hitter", "soft")
+
+
+def selection_flops(n: int, d: int, selection: str, scorer: str = "mlp") -> int:
+    """Cost of choosing among n tokens: the scorer (learned, soft), nothing (random, truncation), or the
+    next block's query/key projections and attention logits (heavy hitter: 4 n d² + 2 n² d)."""
+    if selection in ("learned", "soft"):
+        return scorer_flops(n, d, scorer)
+    if selection == "heavy_hitter":
+        return 4 * n * d * d + 2 * n * n * d
+    if selection == "free":
+        return 0
+    raise ValueError(f"unknown selection {selection!r}; allowed: {list(SELECTIONS)}")
+
+
 def encoder_flops(seq_len: int, num_layers: int, d: int, f: int, ratio: float = 1.0, schedule: str = "constant",
-                  start_layer: int = 1, placement: str = "layerwise", scorer: str | None = "mlp", n_special: int = 2) -> int:
+                  start_layer: int = 1, placement: str = "layerwise", scorer: str | None = "mlp", n_special: int = 2,
+                  selection: str = "learned") -> int:
     """FLOPs of one example's forward through the blocks (embeddings and head excluded).
 
     `seq_len` counts every token; `n_special` of them are always kept. `scorer=None` is the plain
-    model: no scorers, no drops.
+    model: no scorers, no drops. `selection="soft"` is training with gates at full length: every
+    block sees every token, plus the scorers.
     """
     n_content = seq_len - n_special
     if scorer is None:
         return sum(block_flops(seq_len, d, f) for _ in range(num_layers))
     ratios = layer_ratios(schedule, ratio, start_layer, num_layers, placement)
-    counts = tokens_per_block(n_content, n_special, num_layers, ratios)
+    counts = [seq_len] * num_layers if selection == "soft" else tokens_per_block(n_content, n_special, num_layers, ratios)
     total = sum(block_flops(n, d, f) for n in counts)
-    for b in ratios:  # a scorer sees the tokens that left the block before it
-        total += scorer_flops(seq_len if b == 0 else counts[b - 1], d, scorer)
+    for b in ratios:  # the selection sees the tokens that left the block before it
+        total += selection_flops(seq_len if b == 0 else counts[b - 1], d, selection, scorer)
     return total
 
 

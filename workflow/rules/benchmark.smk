@@ -1,7 +1,8 @@
-rule throughput:
-    """Inference throughput of the plain model vs retention, variants timed in alternation in one process."""
+rule efficiency:
+    """Latency, throughput, peak memory and FLOPs (inference and a training step) of the plain model vs
+    retention and the baseline selectors, variants timed in alternation in one process."""
     input:
-        model=lambda wc: ["resources/tiny-bert"] if config["benchmark"].get("model", config["model"]) == "resources/tiny-bert" else [],
+        model=lambda wc: ["resources/tiny-bert"] if BENCH["model"] == "resources/tiny-bert" else [],
     output:
         report(f"{RESULTS}/efficiency/throughput.tsv", caption="../report/throughput.rst", category="Efficiency"),
     log:
@@ -17,11 +18,43 @@ rule throughput:
         "../../envs/adaptive-retention.yaml"
     params:
         ar=AR,
-        model=config["benchmark"].get("model", config["model"]),
-        lengths=" ".join(str(x) for x in config["benchmark"]["lengths"]),
-        ratios=" ".join(str(x) for x in config["benchmark"]["ratios"]),
-        batch=config["benchmark"]["batch_size"],
-        repeats=config["benchmark"]["repeats"],
+        model=BENCH["model"],
+        lengths=" ".join(str(x) for x in BENCH["lengths"]),
+        ratios=" ".join(str(x) for x in BENCH["ratios"]),
+        modes=" ".join(BENCH["modes"]),
+        selectors=" ".join(BENCH["selectors"]),
+        batch=BENCH["batch_size"],
+        repeats=BENCH["repeats"],
     shell:
-        "{params.ar} bench --model {params.model} --lengths {params.lengths} --ratios {params.ratios} "
-        "--batch-size {params.batch} --repeats {params.repeats} --out {output} > {log} 2>&1"
+        "{params.ar} bench --model {params.model} --lengths {params.lengths} --ratios {params.ratios} --modes {params.modes} "
+        "--selectors {params.selectors} --batch-size {params.batch} --repeats {params.repeats} --quiet --out {output} > {log} 2>&1"
+
+
+rule length_sweep:
+    """Time and peak memory against sequence length for the plain model and retention, with fitted exponents."""
+    input:
+        model=lambda wc: ["resources/tiny-bert"] if BENCH["model"] == "resources/tiny-bert" else [],
+    output:
+        table=report(f"{RESULTS}/efficiency/length_sweep.tsv", caption="../report/length_sweep.rst", category="Efficiency"),
+        fit=f"{RESULTS}/efficiency/length_fit.json",
+    log:
+        "logs/efficiency/length_sweep.log",
+    benchmark:
+        "benchmarks/efficiency/length_sweep.tsv"
+    threads: 2
+    resources:
+        gpu=lambda wc: res("benchmark", "gpu"),
+        runtime=lambda wc: res("benchmark", "runtime"),
+        mem_mb=lambda wc: res("benchmark", "mem_mb"),
+    conda:
+        "../../envs/adaptive-retention.yaml"
+    params:
+        ar=AR,
+        model=BENCH["model"],
+        lengths=" ".join(str(x) for x in BENCH["sweep"]["lengths"]),
+        ratios=" ".join(str(x) for x in BENCH["sweep"]["ratios"]),
+        batch=BENCH["sweep"]["batch_size"],
+        repeats=BENCH["sweep"]["repeats"],
+    shell:
+        "{params.ar} bench-sweep --model {params.model} --lengths {params.lengths} --ratios {params.ratios} "
+        "--batch-size {params.batch} --repeats {params.repeats} --quiet --out {output.table} --fit {output.fit} > {log} 2>&1"

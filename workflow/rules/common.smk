@@ -9,6 +9,7 @@ from adaptive_retention.train import TrainConfig
 RESULTS = config["results_dir"]
 # how rules call the library's CLI and the analysis scripts: the interpreter running Snakemake,
 # unless the config names commands (e.g. `adaptive-retention` and `python` inside conda envs)
+BENCH = {"model": config["model"], **config["benchmark"]}  # the backbone timed defaults to the workflow's
 AR = config.get("cli") or f"{sys.executable} -m adaptive_retention.cli"
 PY = config.get("python") or sys.executable
 ANALYSIS = Path(workflow.basedir) / "analysis"
@@ -92,5 +93,5 @@ def all_targets():
     targets = [f"{r}/{name}" for r in runs for name in ("model/run.json", "trace.tsv", "summary.json", "eval.json")]
     targets += [f"{RESULTS}/tables/summary.csv", f"{RESULTS}/tables/summary.md"]
     if config["benchmark"]["enabled"]:
-        targets.append(f"{RESULTS}/efficiency/throughput.tsv")
+        targets += [f"{RESULTS}/efficiency/throughput.tsv", f"{RESULTS}/efficiency/length_sweep.tsv", f"{RESULTS}/efficiency/length_fit.json"]
     return targets
