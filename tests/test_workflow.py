@@ -92,7 +92,15 @@ def test_test_config_end_to_end_then_incremental():
     assert (summary.n_seeds == 2).all() and summary.ci95.notna().any()
     learned = tidy[(tidy.method == "learned") & (tidy.ratio == 0.25) & (tidy.metric == "accuracy")]
     assert (learned.kept_fraction - 0.25).abs().max() < 0.1
-    assert (ROOT / "results/test/efficiency/throughput.tsv").exists()
+    eff = pd.read_csv(ROOT / "results/test/efficiency/throughput.tsv", sep="\t")
+    assert set(eff["mode"]) == {"inference", "train_step"} and (eff.peak_mem_bytes > 0).all()
+    assert ((eff.counted_flops / eff.analytic_flops - 1).abs() < 0.05).all()
+    for attn in ("sdpa", "eager"):
+        assert len(pd.read_csv(ROOT / f"results/test/efficiency/length_sweep_{attn}.tsv", sep="\t")) == 3 * 3  # lengths × variants
+    theory = pd.read_csv(ROOT / "results/test/theory/summary.csv")
+    assert list(theory.check) == ["slackness", "gradient_bias", "variance", "timescales", "duality_gap", "generalisation", "complexity"]
+    assert theory.verdict.isin(["holds", "holds approximately", "does not hold"]).all()
+    assert all((ROOT / f"results/test/theory/{c}.png").stat().st_size > 5_000 for c in theory.check)
     smk("--configfile", "config/test.yaml", "--report", "results/test/report.html")
     assert (ROOT / "results/test/report.html").stat().st_size > 10_000
     # nothing to do on a rerun; deleting one result re-runs only what depends on it

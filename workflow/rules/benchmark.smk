@@ -31,16 +31,19 @@ rule efficiency:
 
 
 rule length_sweep:
-    """Time and peak memory against sequence length for the plain model and retention, with fitted exponents."""
+    """Time and peak memory against sequence length for the plain model and retention, with fitted exponents,
+    with SDPA (what users run) and eager attention (which stores the T×T matrix: the paper's Prop. 3)."""
     input:
         model=lambda wc: ["resources/tiny-bert"] if BENCH["model"] == "resources/tiny-bert" else [],
     output:
-        table=report(f"{RESULTS}/efficiency/length_sweep.tsv", caption="../report/length_sweep.rst", category="Efficiency"),
-        fit=f"{RESULTS}/efficiency/length_fit.json",
+        table=report(f"{RESULTS}/efficiency/length_sweep_{{attn}}.tsv", caption="../report/length_sweep.rst", category="Efficiency"),
+        fit=f"{RESULTS}/efficiency/length_fit_{{attn}}.json",
     log:
-        "logs/efficiency/length_sweep.log",
+        "logs/efficiency/length_sweep_{attn}.log",
     benchmark:
-        "benchmarks/efficiency/length_sweep.tsv"
+        "benchmarks/efficiency/length_sweep_{attn}.tsv"
+    wildcard_constraints:
+        attn="sdpa|eager",
     threads: 2
     resources:
         gpu=lambda wc: res("benchmark", "gpu"),
@@ -56,5 +59,5 @@ rule length_sweep:
         batch=BENCH["sweep"]["batch_size"],
         repeats=BENCH["sweep"]["repeats"],
     shell:
-        "{params.ar} bench-sweep --model {params.model} --lengths {params.lengths} --ratios {params.ratios} "
+        "{params.ar} bench-sweep --model {params.model} --attn {wildcards.attn} --lengths {params.lengths} --ratios {params.ratios} "
         "--batch-size {params.batch} --repeats {params.repeats} --quiet --out {output.table} --fit {output.fit} > {log} 2>&1"

@@ -93,5 +93,23 @@ def all_targets():
     targets = [f"{r}/{name}" for r in runs for name in ("model/run.json", "trace.tsv", "summary.json", "eval.json")]
     targets += [f"{RESULTS}/tables/summary.csv", f"{RESULTS}/tables/summary.md"]
     if config["benchmark"]["enabled"]:
-        targets += [f"{RESULTS}/efficiency/throughput.tsv", f"{RESULTS}/efficiency/length_sweep.tsv", f"{RESULTS}/efficiency/length_fit.json"]
+        targets += [f"{RESULTS}/efficiency/throughput.tsv"] + length_sweeps()
+    if config["theory"]["enabled"]:
+        targets += [f"{RESULTS}/theory/summary.csv", f"{RESULTS}/theory/summary.md"]
     return targets
+
+
+def length_sweeps():
+    return [f"{RESULTS}/efficiency/length_sweep_{attn}.tsv" for attn in ("sdpa", "eager")]
+
+
+def retention_traces():
+    """trace.tsv of every retention training run (what the theory checks read for real-run dynamics)."""
+    return [f"{RESULTS}/{t}/{budget_name(b)}/seed{s}/trace.tsv" for t in config["tasks"] for b in config["budgets"] for s in config["seeds"]]
+
+
+def variance_checkpoint():
+    """The SST-2 retention checkpoint at the smallest budget, when the run trains one (else: fresh MiniLM)."""
+    if "sst2" not in config["tasks"]:
+        return []
+    return [f"{RESULTS}/sst2/{budget_name(min(config['budgets']))}/seed{config['seeds'][0]}/model/run.json"]

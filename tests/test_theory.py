@@ -1,0 +1,94 @@
+"""The theory checks' exact parts against hand-computed values (T ≤ 4), and their invariants."""
+
+import math
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis" / "theory"))
+import duality  # noqa: E402
+import variance  # noqa: E402
+from gradient_bias import hc_grad  # noqa: E402
+from toy import Toy  # noqa: E402
+
+from adaptive_retention.gates import HardConcrete  # noqa: E402
+
+
+def softplus(x):
+    return math.log1p(math.exp(x))
+
+
+@pytest.fixture
+def toy2():
+    """T = 2 tokens whose read-outs are a = (1, −2), label +1: L(z) = softplus(−(z1 − 2 z2))."""
+    toy = Toy(T=2, k=2)
+    toy.x = torch.eye(2, dtype=torch.float64)
+    toy.w = torch.tensor([1.0, -2.0], dtype=torch.float64)
+    toy.y = 1.0
+    toy.mask_loss = toy.loss(toy.masks)
+    return toy
+
+
+def test_mask_losses_and_expected_loss_by_hand(toy2):
+    L00, L01, L10, L11 = math.log(2), softplus(2), softplus(-1), softplus(1)
+    assert toy2.masks.tolist() == [[0, 0], [0, 1], [1, 0], [1, 1]]
+    assert toy2.mask_loss.tolist() == pytest.approx([L00, L01, L10, L11])
+    p1, p2 = 0.5, 0.25
+    hand = (1 - p1) * (1 - p2) * L00 + (1 - p1) * p2 * L01 + p1 * (1 - p2) * L10 + p1 * p2 * L11
+    assert float(toy2.expected_loss(torch.tensor([p1, p2], dtype=torch.float64))) == pytest.approx(hand)
+
+
+def test_bernoulli_gradient_by_hand(toy2):
+    """∂/∂s1 E = σ'(s1) (E[L | z1 = 1] − E[L | z1 = 0])."""
+    s = torch.tensor([0.3, -1.1], dtype=torch.float64)
+    p = torch.sigmoid(s).tolist()
+    L00, L01, L10, L11 = toy2.mask_loss.tolist()
+    g1 = p[0] * (1 - p[0]) * (((1 - p[1]) * L10 + p[1] * L11) - ((1 - p[1]) * L00 + p[1] * L01))
+    g2 = p[1] * (1 - p[1]) * (((1 - p[0]) * L01 + p[0] * L11) - ((1 - p[0]) * L00 + p[0] * L10))
+    assert toy2.bernoulli_grad(s).tolist() == pytest.approx([g1, g2])
+
+
+def test_f_star_and_lagrangian_minimiser_by_hand(toy2):
+    L00, L01, L10, L11 = toy2.mask_loss.tolist()
+    assert toy2.f_star(0) == pytest.approx(L00)
+    assert toy2.f_star(1) == pytest.approx(min(L00, L01, L10)) == pytest.approx(L10)
+    loss, delta = toy2.lagrangian_min(0.1, 0)  # keep z1: L10 + 0.1 beats L00
+    assert (loss, delta) == (pytest.approx(L10), 1.0)
+    loss, delta = toy2.lagrangian_min(1.0, 0)
+    assert (loss, delta) == (pytest.approx(L00), 0.0)
+
+
+def test_lagrangian_minimum_is_at_a_vertex():
+    """E[L] + λ(Σp − M) is multilinear in p: no point of a dense grid beats the best mask."""
+    toy = Toy(T=3, seed=4)
+    lam, M = 0.05, 1
+    grid = torch.linspace(0, 1, 11, dtype=torch.float64)
+    ps = torch.cartesian_prod(grid, grid, grid)
+    values = torch.stack([toy.expected_loss(p) + lam * (p.sum() - M) for p in ps])
+    loss, delta = toy.lagrangian_min(lam, M)
+    assert float(values.min()) >= loss + lam * delta - 1e-12
+
+
+def test_slackness_holds_exactly_on_toys():
+    rows = duality.toy_grid(seeds=[0, 1, 2], T=4, M=2)
+    assert all(r["delta"] <= r["slack_bound"] + 1e-9 for r in rows)
+    assert all(r["gap"] >= -1e-12 for r in rows)  # weak duality: g(λ) ≤ F*
+
+
+def test_hard_concrete_gradient_bias_shrinks_with_beta(toy2):
+    s = torch.tensor([0.3, -1.1], dtype=torch.float64)
+    exact = toy2.bernoulli_grad(s)
+    gen = torch.Generator().manual_seed(0)
+    bias = {}
+    for beta in (2.0, 0.05):
+        g, se = hc_grad(toy2, s, HardConcrete(beta, -0.1, 1.1), 200_000, 10, gen)
+        bias[beta] = float((g - exact).norm() / exact.norm())
+    assert bias[2.0] > 0.2 and bias[0.05] < 0.05
+
+
+def test_group_variance_of_iid_draws_is_sigma2_over_b():
+    g = torch.randn(4096, 3, generator=torch.Generator().manual_seed(0)) * 2.0  # total variance 3 × 4 = 12
+    for B in (1, 4, 16):
+        assert variance.group_variance(g, B) == pytest.approx(12.0 / B, rel=0.2)

@@ -1,0 +1,126 @@
+# The paper's seven formal claims checked with numbers (analysis/theory/*.py; SPEC §6).
+
+
+rule theory_duality:
+    """Prop. 1 (slackness) and Lemma 3 (duality gap): exact toy problems and the real runs' traces."""
+    input:
+        traces=retention_traces(),
+    output:
+        slack=report(f"{RESULTS}/theory/slackness.json", category="Theory"),
+        gap=report(f"{RESULTS}/theory/duality_gap.json", category="Theory"),
+        figure=report(f"{RESULTS}/theory/slackness.png", caption="../report/theory.rst", category="Theory"),
+    log:
+        "logs/theory/duality.log",
+    params:
+        py=PY,
+        script=ANALYSIS / "theory" / "duality.py",
+        n=config["theory"]["n_problems"],
+    shell:
+        "{params.py} {params.script} --out {output.slack} --out-gap {output.gap} --n-problems {params.n} --traces {input.traces} > {log} 2>&1"
+
+
+rule theory_gradient_bias:
+    """Lemma 1: Hard-Concrete vs exact Bernoulli gradient, by β."""
+    output:
+        verdict=f"{RESULTS}/theory/gradient_bias.json",
+        figure=report(f"{RESULTS}/theory/gradient_bias.png", caption="../report/theory.rst", category="Theory"),
+    log:
+        "logs/theory/gradient_bias.log",
+    params:
+        py=PY,
+        script=ANALYSIS / "theory" / "gradient_bias.py",
+        n=config["theory"]["n_problems"],
+        draws=config["theory"]["draws"],
+    shell:
+        "{params.py} {params.script} --out {output.verdict} --n-problems {params.n} --draws {params.draws} > {log} 2>&1"
+
+
+rule theory_variance:
+    """Lemma 2: variance of the scorer gradient against the number of noise draws, on a real model and batch."""
+    input:
+        run=variance_checkpoint(),
+    output:
+        verdict=f"{RESULTS}/theory/variance.json",
+        figure=report(f"{RESULTS}/theory/variance.png", caption="../report/theory.rst", category="Theory"),
+    log:
+        "logs/theory/variance.log",
+    params:
+        py=PY,
+        script=ANALYSIS / "theory" / "variance.py",
+        checkpoint=lambda wc, input: f"--checkpoint {Path(input.run[0]).parent}" if input.run else "",
+        draws=config["theory"]["variance_draws"],
+        data_dir=config["data_dir"],
+    shell:
+        "{params.py} {params.script} --out {output.verdict} {params.checkpoint} --draws {params.draws} --data-dir {params.data_dir} > {log} 2>&1"
+
+
+rule theory_timescales:
+    """Prop. 2: which step-size ordering of the primal-dual updates converges."""
+    input:
+        traces=retention_traces(),
+    output:
+        verdict=f"{RESULTS}/theory/timescales.json",
+        figure=report(f"{RESULTS}/theory/timescales.png", caption="../report/theory.rst", category="Theory"),
+    log:
+        "logs/theory/timescales.log",
+    params:
+        py=PY,
+        script=ANALYSIS / "theory" / "timescales.py",
+        n=config["theory"]["n_problems"],
+        steps=config["theory"]["timescale_steps"],
+    shell:
+        "{params.py} {params.script} --out {output.verdict} --n-problems {params.n} --steps {params.steps} --traces {input.traces} > {log} 2>&1"
+
+
+rule theory_generalisation:
+    """Thm. 1: train/test gap against M/T under random retention (SST-2, frozen embeddings, logistic regression)."""
+    output:
+        verdict=f"{RESULTS}/theory/generalisation.json",
+        figure=report(f"{RESULTS}/theory/generalisation.png", caption="../report/theory.rst", category="Theory"),
+    log:
+        "logs/theory/generalisation.log",
+    params:
+        py=PY,
+        script=ANALYSIS / "theory" / "generalisation.py",
+        n_train=config["theory"]["n_train"],
+        data_dir=config["data_dir"],
+    shell:
+        "{params.py} {params.script} --out {output.verdict} --n-train {params.n_train} --data-dir {params.data_dir} > {log} 2>&1"
+
+
+rule theory_complexity:
+    """Prop. 3: exponents of time and memory in T, from the efficiency length sweeps."""
+    input:
+        sweeps=length_sweeps(),
+    output:
+        verdict=f"{RESULTS}/theory/complexity.json",
+        figure=report(f"{RESULTS}/theory/complexity.png", caption="../report/theory.rst", category="Theory"),
+    log:
+        "logs/theory/complexity.log",
+    params:
+        py=PY,
+        script=ANALYSIS / "theory" / "complexity.py",
+    shell:
+        "{params.py} {params.script} --out {output.verdict} --sweeps {input.sweeps} > {log} 2>&1"
+
+
+rule theory_summary:
+    """The seven claims and their verdicts in one table."""
+    input:
+        rules.theory_duality.output.slack,
+        rules.theory_gradient_bias.output.verdict,
+        rules.theory_variance.output.verdict,
+        rules.theory_timescales.output.verdict,
+        rules.theory_duality.output.gap,
+        rules.theory_generalisation.output.verdict,
+        rules.theory_complexity.output.verdict,
+    output:
+        csv=report(f"{RESULTS}/theory/summary.csv", caption="../report/theory_summary.rst", category="Theory"),
+        markdown=f"{RESULTS}/theory/summary.md",
+    log:
+        "logs/theory/summary.log",
+    params:
+        py=PY,
+        script=ANALYSIS / "theory" / "summary.py",
+    shell:
+        "{params.py} {params.script} {input} --csv {output.csv} --markdown {output.markdown} > {log} 2>&1"
