@@ -248,7 +248,7 @@ def _evaluate(args) -> int:
     results = evaluate(args.checkpoint, methods, args.ratios, args.out, split=args.split, data_file=args.data_file,
                        size=args.size, source=args.source, data_dir=args.data_dir, seed=args.seed, tau=args.tau,
                        batch_size=args.batch_size, retention=_parse_sets(args.set).get("retention"), progress=not args.quiet,
-                       bundle=args.bundle)
+                       bundle=args.bundle, examples_out=args.examples_out, n_examples=args.examples)
     for r in results:
         kept = ", ".join(f"{v:.3f}" for v in r["kept_fraction"].values())
         metrics = ", ".join(f"{k}={v:.2f}" for k, v in r["metrics"].items())
@@ -315,6 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--set", nargs="*", default=[], metavar="retention.KEY=VALUE", help="retention switches for a checkpoint trained without retention")
     e.add_argument("--plan", help='JSON {method: [ratios]} instead of --methods x --ratios, e.g. \'{"learned": [0.5, 0.3], "random": [0.5]}\'')
     e.add_argument("--bundle", help="also write every result as one JSON list here")
+    e.add_argument("--examples-out", help="write the first --examples inputs with the block each token was dropped at here")
+    e.add_argument("--examples", type=int, default=5)
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=_evaluate)
     d = sub.add_parser("data-stats", help="examples per split and token-length distribution of each task")

@@ -49,6 +49,10 @@ def _outputs_of(kind: str, output, batch) -> list[dict]:
     return [{"logits": row} for row in output["logits"].float().cpu().numpy()]
 
 
+def _model_inputs(batch: dict, device) -> dict:
+    return {k: v.to(device) for k, v in batch.items() if k not in ("labels", "start_positions", "end_positions", "sentence_labels")}
+
+
 @torch.inference_mode()
 def run_features(model, features: list[dict], inputs: dict, pad_id: int, kind: str, batch_size: int, device, desc: str, progress: bool):
     """Model outputs and kept fractions per feature, batched by length (less padding), in feature order."""
@@ -58,7 +62,7 @@ def run_features(model, features: list[dict], inputs: dict, pad_id: int, kind: s
     for start in tqdm(range(0, len(order), batch_size), desc=desc, disable=not progress, leave=False):
         idx = order[start:start + batch_size]
         batch = collate([features[i] for i in idx], inputs, pad_id)
-        model_inputs = {k: v.to(device) for k, v in batch.items() if k not in ("labels", "start_positions", "end_positions", "sentence_labels")}
+        model_inputs = _model_inputs(batch, device)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
             out = model(**model_inputs)
         info = info_of(out)
@@ -80,11 +84,36 @@ def kept_summary(kept: list, boundaries: tuple[int, ...]) -> dict:
             "kept_fraction_tokens": {str(b): float(v) for b, v in zip(boundaries, counts.sum(0) / n.sum())}}
 
 
+@torch.inference_mode()
+def kept_examples(model, tokenizer, features: list[dict], inputs, device) -> list[dict]:
+    """Each token of these features and the boundary (block index) where learned retention dropped it;
+    None where it reached the last block. What a person looks at to see what the model keeps."""
+    batch = collate(features, inputs, tokenizer.pad_token_id)
+    out = model(**_model_inputs(batch, device))
+    info = info_of(out)
+    rows = []
+    for i in range(len(features)):
+        n = int(batch["attention_mask"][i].sum())
+        present = torch.stack([~torch.isnan(s[i, :n].float()) for s in info.scores]).cpu()  # (K, n): still there at boundary k
+        kept_to_end = info.kept_mask[i, :n].cpu()
+        dropped = []
+        for t in range(n):
+            gone = [k for k in range(len(info.boundaries)) if present[k, t] and
+                    (not present[k + 1, t] if k + 1 < len(info.boundaries) else not kept_to_end[t])]
+            dropped.append(info.boundaries[gone[0]] if gone else None)
+        rows.append({"tokens": tokenizer.convert_ids_to_tokens(batch["input_ids"][i, :n].tolist()), "dropped_at": dropped,
+                     "boundaries": list(info.boundaries), "ratio": retention_of(model).config.ratio})
+    return rows
+
+
 def evaluate(checkpoint: str | Path, methods: list[str] | dict[str, list[float]], ratios: list[float], out_dir: str | Path, split: str = "eval",
              data_file: str | None = None, size: int | None = None, source: str = "auto", data_dir: str = "../shared/data",
              seed: int = 0, tau: float = 0.5, batch_size: int = 32, retention: dict | None = None, device: str = "auto",
-             progress: bool = True, bundle: str | Path | None = None) -> list[dict]:
+             progress: bool = True, bundle: str | Path | None = None, examples_out: str | Path | None = None,
+             n_examples: int = 5) -> list[dict]:
     """Evaluate; one JSON per (method, ratio) in out_dir, and all of them as one list in `bundle` if given.
+    `examples_out`: the first `n_examples` inputs with the block each token was dropped at (learned scores at
+    the trained budget; an empty list for a checkpoint trained without retention).
 
     `methods` is a list (each at every ratio of `ratios`) or a plan {method: [ratios]}; `full` always
     runs at 1.0 and `threshold` once (its kept fraction is whatever p > tau keeps).
@@ -144,6 +173,12 @@ def evaluate(checkpoint: str | Path, methods: list[str] | dict[str, list[float]]
     if has_retention:  # leave the model as it was loaded
         r = retention_of(model)
         r.selector, r.threshold = None, None
+    if examples_out is not None:
+        shown = []
+        if run.get("retention") is not None:
+            retention_of(model).set_ratio(run["retention"]["ratio"])
+            shown = kept_examples(model, tokenizer, features[:n_examples], kind.INPUTS, dev)
+        write_atomic(examples_out, json.dumps(shown, indent=1))
     if bundle is not None:
         write_atomic(bundle, json.dumps(results, indent=2, sort_keys=True))
     return results

@@ -4,7 +4,8 @@ rule evaluate:
     input:
         run=f"{RESULTS}/{{task}}/{{variant}}/seed{{seed}}/model/run.json",
     output:
-        f"{RESULTS}/{{task}}/{{variant}}/seed{{seed}}/eval.json",
+        bundle=f"{RESULTS}/{{task}}/{{variant}}/seed{{seed}}/eval.json",
+        examples=f"{RESULTS}/{{task}}/{{variant}}/seed{{seed}}/kept_examples.json",
     log:
         f"logs/evaluate/{{task}}_{{variant}}_seed{{seed}}.log",
     benchmark:
@@ -30,6 +31,7 @@ rule evaluate:
         data_dir=config["data_dir"],
         retention=lambda wc: " ".join(f"'retention.{k}={json.dumps(v)}'" for k, v in config["retention"].items()),
     shell:
-        "{params.ar} evaluate --checkpoint {params.checkpoint} --out {params.per_ratio} --bundle {output} "
+        "{params.ar} evaluate --checkpoint {params.checkpoint} --out {params.per_ratio} --bundle {output.bundle} "
+        "--examples-out {output.examples} "
         "--plan {params.plan} {params.size} --tau {params.tau} --quiet "
         "--source {params.source} --data-dir {params.data_dir} --set {params.retention} > {log} 2>&1"

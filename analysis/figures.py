@@ -1,0 +1,143 @@
+"""The figures a user decides from: the Pareto curves (quality vs kept ratio, vs measured throughput and
+peak memory) and "what is kept" (real inputs, each token shaded by the block where it was dropped).
+Reads result files only.
+
+  python analysis/figures.py --tidy results/tables/tidy.csv --efficiency results/efficiency/throughput.tsv \\
+      --examples RUN/kept_examples.json ... --out-dir results/figures
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "theory"))
+from common import save_figure  # noqa: E402
+
+PRIMARY = {"sst2": "accuracy", "imdb": "accuracy", "cuad": "f1_micro", "arxiv": "rouge1", "arxiv-category": "accuracy",
+           "qasper": "f1", "pubmed": "rouge1", "squad": "f1"}
+NAMES = {"learned": "Adaptive Retention (learned)", "random": "random", "truncation": "truncation", "heavy_hitter": "heavy hitter (H2O)"}
+
+
+def pareto_frame(tidy: pd.DataFrame) -> pd.DataFrame:
+    """Quality against kept ratio, one line per method: learned scores of each retention checkpoint, baselines
+    on the full model, and the full model at ratio 1."""
+    rows = tidy[tidy.apply(lambda r: PRIMARY.get(r.task) == r.metric, axis=1)].copy()
+    full = rows[rows.method == "full"].assign(ratio=1.0)
+    learned = rows[(rows.method == "learned") & rows.trained.str.startswith("retention@")]
+    learned = learned.assign(method=learned.method + " (trained at " + learned.trained.str.split("@").str[1] + ")")
+    base = rows[(rows.method.isin(["random", "truncation", "heavy_hitter"])) & (rows.trained == "full-model")]
+    return pd.concat([full.assign(method="full"), learned, base], ignore_index=True)
+
+
+def pareto_figure(tidy: pd.DataFrame, eff: pd.DataFrame | None, caption: str):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    frame = pareto_frame(tidy)
+    tasks = sorted(frame.task.unique())
+    ncols = 2 if eff is not None else 1
+    fig, axes = plt.subplots(len(tasks), ncols, figsize=(5.2 * ncols, 3.4 * len(tasks)), squeeze=False)
+    for row, task in enumerate(tasks):
+        part = frame[frame.task == task]
+        ax = axes[row][0]
+        sns.lineplot(data=part[part.method != "full"], x="ratio", y="value", hue="method", marker="o", errorbar=("ci", 95), ax=ax)
+        full = part[part.method == "full"]["value"].mean()
+        ax.axhline(full, color="black", lw=0.8, ls="--", label="full model")
+        ax.axhline(0.95 * full, color="grey", lw=0.6, ls=":", label="95 % of full")
+        ax.set(xlabel="kept ratio ρ (content tokens)", ylabel=f"{task} {PRIMARY[task]}", title=f"{task}: quality vs kept ratio")
+        ax.legend(fontsize=7)
+        if eff is not None:
+            ax = axes[row][1]
+            inf = eff[eff["mode"] == "inference"]
+            T = inf.seq_len.max()
+            inf = inf[(inf.seq_len == T) & (inf.variant != "plain-copy")]
+            for method, label in NAMES.items():
+                pts = []
+                for _, r in inf[inf.method == method].iterrows():
+                    q = part[(part.method.str.startswith(method)) & ((part.ratio - r.ratio).abs() < 1e-9)]["value"]
+                    if len(q):
+                        pts.append((r.examples_per_s, q.mean()))
+                if pts:
+                    ax.plot(*zip(*sorted(pts)), "o-", label=label)
+            plain = inf[inf.variant == "plain"]
+            if len(plain):
+                ax.plot(plain.examples_per_s, [full], "ks", label="full model")
+            ax.set(xlabel=f"measured examples/s (inference, T = {T})", ylabel=f"{task} {PRIMARY[task]}", title=f"{task}: quality vs throughput")
+            ax.legend(fontsize=7)
+    fig.suptitle(caption, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def kept_figure(examples: list[dict], title: str, width: int = 110):
+    """Each token shaded by the block at which it was dropped (darker = kept longer; black = kept to the end)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = examples[:4]
+    lines = []
+    for ex in shown:
+        line, n = [], 0
+        for tok, drop in zip(ex["tokens"], ex["dropped_at"]):
+            if n + len(tok) + 1 > width:
+                lines.append(line)
+                line, n = [], 0
+            line.append((tok, drop, ex["boundaries"]))
+            n += len(tok) + 1
+        lines.append(line)
+        lines.append(None)  # gap between examples
+    fig, ax = plt.subplots(figsize=(12, 0.28 * len(lines) + 1.0))
+    ax.axis("off")
+    cmap = matplotlib.colormaps["Blues"]
+    for i, line in enumerate(lines):
+        if not line:
+            continue
+        x = 0.0
+        for tok, drop, bounds in line:
+            shade = 1.0 if drop is None else 0.25 + 0.5 * (bounds.index(drop) / max(1, len(bounds)))
+            color = "black" if drop is None else cmap(shade)
+            ax.text(x, -i, tok, fontsize=8, family="monospace", color="white" if drop is None else "black",
+                    bbox=dict(facecolor=color, edgecolor="none", pad=1.2))
+            x += (len(tok) + 1) / width
+    ax.set_xlim(0, 1.05)
+    ax.set_ylim(-len(lines), 1)
+    ax.set_title(title + "\nblack: kept to the last block; blue: dropped (lighter = dropped earlier)", fontsize=9)
+    return fig
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--tidy", required=True)
+    ap.add_argument("--efficiency")
+    ap.add_argument("--examples", nargs="*", default=[])
+    ap.add_argument("--caption", default="")
+    ap.add_argument("--out-dir", required=True)
+    args = ap.parse_args(argv)
+    out = Path(args.out_dir)
+    tidy = pd.read_csv(args.tidy)
+    eff = pd.read_csv(args.efficiency, sep="\t") if args.efficiency else None
+    save_figure(pareto_figure(tidy, eff, args.caption), out / "pareto.png")
+    shown = {}
+    for p in args.examples:
+        rows = json.loads(Path(p).read_text())
+        if rows:
+            task = Path(p).parts[-4]
+            shown.setdefault(task, (p, rows))
+    for task, (p, rows) in shown.items():
+        title = f"{task}: what learned retention keeps at ρ = {rows[0]['ratio']} ({Path(p).parent.parent.name}/{Path(p).parent.name})"
+        save_figure(kept_figure(rows, textwrap.shorten(title, 140)), out / f"kept_{task}.png")
+    print(f"figures in {out}: pareto.png, " + ", ".join(f"kept_{t}.png" for t in shown))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
