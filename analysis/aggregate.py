@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-KEYS = ["task", "trained", "method", "ratio"]
+KEYS = ["task", "variant", "trained", "method", "ratio"]
 
 
 def trained_label(r: dict) -> str:
@@ -39,7 +39,8 @@ def tidy(paths: list[str]) -> pd.DataFrame:
 def _rows(r: dict, p) -> list[dict]:
     """One row per metric of one evaluation result."""
     kept = r.get("kept_fraction_tokens") or {}
-    return [{"task": r["task"], "trained": trained_label(r), "method": r["method"],
+    variant = Path(p).parent.parent.name  # <results>/<task>/<variant>/seed<s>/eval.json
+    return [{"task": r["task"], "variant": variant, "trained": trained_label(r), "method": r["method"],
              "ratio": r["ratio"] if r["ratio"] is not None else np.nan, "seed": r["seed"], "metric": metric, "value": value,
              "kept_fraction": float(np.mean(list(kept.values()))) if kept else 1.0, "n_examples": r["n_examples"],
              "wall_seconds": r["wall_seconds"], "file": str(p)} for metric, value in r["metrics"].items()]

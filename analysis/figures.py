@@ -77,6 +77,42 @@ def pareto_figure(tidy: pd.DataFrame, eff: pd.DataFrame | None, caption: str):
     return fig
 
 
+DEFAULTS = {"beta": 0.66, "gamma": -0.1, "zeta": 1.1}
+
+
+def sensitivity_figure(tidy: pd.DataFrame, caption: str):
+    """Figure 2: quality of the study runs against β, γ and ζ (the reference run sits at the defaults)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if "variant" not in tidy:
+        return None
+    study = tidy[tidy.variant.astype(str).str.contains("-") & (tidy.method == "learned")]
+    study = study[study.apply(lambda r: PRIMARY.get(r.task) == r.metric, axis=1)]
+    if study.empty:
+        return None
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4), sharey=True)
+    ref = study[study.variant.str.endswith("-reference")]
+    for ax, (param, default) in zip(axes, DEFAULTS.items()):
+        pts = [(default, ref.value.mean())] if len(ref) else []
+        for variant, part in study.groupby("variant"):
+            name = variant.split("-", 1)[1]
+            if name.startswith(param):
+                pts.append((float(name[len(param):]), part.value.mean()))
+        if pts:
+            xs, ys = zip(*sorted(pts))
+            ax.plot(xs, ys, "o-")
+            ax.axvline(default, color="grey", lw=0.8, ls=":", label=f"default {default}")
+        ax.set(xlabel={"beta": "temperature β", "gamma": "stretch γ", "zeta": "stretch ζ"}[param],
+               ylabel=f"{study.task.iloc[0]} {study.metric.iloc[0]}")
+        ax.legend(fontsize=7)
+    fig.suptitle(f"Figure 2: sensitivity to the Hard-Concrete parameters (learned retention at ρ = {study.ratio.iloc[0]:g}). {caption}",
+                 fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def kept_figure(examples: list[dict], title: str, width: int = 110):
     """Each token shaded by the block at which it was dropped (darker = kept longer; black = kept to the end)."""
     import matplotlib
@@ -125,7 +161,14 @@ def main(argv=None) -> int:
     out = Path(args.out_dir)
     tidy = pd.read_csv(args.tidy)
     eff = pd.read_csv(args.efficiency, sep="\t") if args.efficiency else None
-    save_figure(pareto_figure(tidy, eff, args.caption), out / "pareto.png")
+    if "variant" in tidy:
+        main_runs = tidy[~tidy.variant.astype(str).str.contains("-")]
+    else:
+        main_runs = tidy
+    save_figure(pareto_figure(main_runs, eff, args.caption), out / "pareto.png")
+    fig = sensitivity_figure(tidy, args.caption)
+    if fig is not None:
+        save_figure(fig, out / "sensitivity.png")
     shown = {}
     for p in args.examples:
         rows = json.loads(Path(p).read_text())

@@ -30,6 +30,8 @@ def quality_table(summary: pd.DataFrame, paper: pd.DataFrame, budget: float) -> 
     retention is the checkpoint trained at ρ evaluated at ρ; full is the full model at 1.0.
     """
     rows = []
+    if "variant" in summary:  # the main runs only (study runs are r<ρ>-<name>)
+        summary = summary[~summary.variant.astype(str).str.contains("-")]
     for task in sorted(summary["task"].unique()):
         for metric in PRIMARY.get(task, []):
             s = summary[(summary.task == task) & (summary.metric == metric)]
@@ -98,6 +100,30 @@ def kept_per_block(evals: list[dict], num_layers: int | None = None) -> pd.DataF
     return df.groupby(["task", "budget", "block"]).agg(kept_fraction=("kept_fraction", "mean"), n_seeds=("seed", "nunique")).reset_index()
 
 
+def ablation_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Table 3: each study run (learned at its budget; threshold inference of the reference) against the
+    reference run that shares its training settings."""
+    if "variant" not in summary:
+        return pd.DataFrame()
+    study = summary[summary.variant.astype(str).str.contains("-")]
+    rows = []
+    for (task, variant, method), part in study.groupby(["task", "variant", "method"]):
+        for metric in PRIMARY.get(task, [])[:1]:
+            r = part[part.metric == metric]
+            if r.empty:
+                continue
+            budget, name = variant.split("-", 1)
+            label = "threshold inference (p > τ)" if method == "threshold" else name
+            rows.append({"task": task, "budget": float(budget[1:]), "run": label, "variant": variant, "metric": metric,
+                         "mean": float(r["mean"].iloc[0]), "kept_fraction": float(r["kept_fraction"].iloc[0])})
+    t = pd.DataFrame(rows)
+    if t.empty:
+        return t
+    ref = t[(t.run == "reference")].set_index("task")["mean"]
+    t["diff_vs_reference"] = t["mean"] - t.task.map(ref)
+    return t.sort_values(["task", "run"]).reset_index(drop=True)
+
+
 def compute_table(eff: pd.DataFrame) -> pd.DataFrame:
     """Table 4: time per batch, per 1k tokens and throughput × full, per mode, length and variant."""
     cols = ["mode", "seq_len", "variant", "batch_size", "sec_per_batch", "sec_per_1k_tokens", "speedup", "ideal_speedup"]
@@ -125,6 +151,9 @@ def main(argv=None) -> int:
         t = quality_table(summary, paper, budget)
         write_atomic(out / f"table{n}_quality_{budget:g}.csv", t.to_csv(index=False))
         write_atomic(out / f"table{n}_quality_{budget:g}.md", quality_markdown(t))
+    abl = ablation_table(summary)
+    write_atomic(out / "table3_ablations.csv", abl.to_csv(index=False))
+    write_atomic(out / "table3_ablations.md", (abl.to_markdown(index=False, floatfmt=".2f") if len(abl) else "(no study runs)") + "\n")
     evals = [r for p in args.evals for r in json.loads(Path(p).read_text())]
     k = kept_per_block(evals, args.num_layers)
     write_atomic(out / "table5_kept_per_block.csv", k.to_csv(index=False))

@@ -27,11 +27,18 @@ def _check_data():
                 TrainConfig.from_dict({**config["train"], **config["tasks"][task].get("train", {}), "task": task, "retention": retention})
         except (DataError, ValueError) as e:
             problems.append(f"config tasks.{task}: {e}")
+    if STUDY["enabled"] and STUDY["task"] not in config["tasks"]:
+        problems.append(f"config study.task: {STUDY['task']!r} is not one of tasks {list(config['tasks'])}")
+    for name, run in study_runs().items() if not problems else ():
+        b = budget_of(name)
+        try:
+            TrainConfig.from_dict({**config["train"], **config["tasks"][STUDY["task"]].get("train", {}), **STUDY["train"],
+                                   **run.get("train", {}), "task": STUDY["task"],
+                                   "retention": {**config["retention"], **run.get("retention", {}), "ratio": b}})
+        except ValueError as e:
+            problems.append(f"config study run {name}: {e}")
     if problems:
         raise WorkflowError("\n".join(problems))
-
-
-_check_data()
 
 
 RESOURCE_DEFAULTS = {"gpu": 0, "runtime": 60, "mem_mb": 8000}
@@ -51,16 +58,49 @@ def variants():
 
 
 def budget_of(variant):
-    return None if variant == "full" else float(variant[1:])
+    return None if variant == "full" else float(variant[1:].split("-", 1)[0])
+
+
+STUDY = config["study"]
+TABLES = {1: "table1_quality_0.5", 2: "table2_quality_0.3", 3: "table3_ablations", 5: "table5_kept_per_block"}
+if config["benchmark"]["enabled"]:
+    TABLES[4] = "table4_compute"
+# what every figure says about where it came from
+CAPTION = (f"config {config['results_dir']}: model {config['model']}, retention switches {config['retention'] or 'SPEC defaults'}, "
+           f"seeds {config['seeds']}, CPU/GPU as in the efficiency table").replace("'", "")
+
+
+def study_runs():
+    """The extra retention runs of Table 3 (ablations) and Figure 2 (β, γ, ζ sensitivity), on the study
+    task at the smallest budget, first seed: variant name -> {"train": {...}, "retention": {...}}.
+    They share `study.train` (a smaller run), so each is compared with `r<ρ>-reference`, the same run with
+    the defaults."""
+    if not STUDY["enabled"]:
+        return {}
+    b = budget_name(min(config["budgets"]))
+    runs = {f"{b}-reference": {}}
+    for name, switches in STUDY["ablations"].items():
+        runs[f"{b}-{name}"] = switches
+    for param in ("beta", "gamma", "zeta"):
+        for value in STUDY[param]:
+            runs[f"{b}-{param}{value:g}"] = {"retention": {param: value}}
+    return runs
+
+
+def study_targets():
+    return [f"{RESULTS}/{STUDY['task']}/{v}/seed{config['seeds'][0]}" for v in study_runs()]
 
 
 def train_sets(wildcards):
-    """key=value overrides for `adaptive-retention train --set`: common keys, then the task's."""
+    """key=value overrides for `adaptive-retention train --set`: common keys, the task's, then a study run's."""
+    study = study_runs().get(wildcards.variant)
     keys = {"model": config["model"], "source": config["source"], "data_dir": config["data_dir"], **config["train"],
-            **config["tasks"][wildcards.task].get("train", {})}
+            **config["tasks"][wildcards.task].get("train", {}), **(STUDY["train"] if study is not None else {}),
+            **((study or {}).get("train", {}))}
     pairs = [f"{k}={json.dumps(v)}" for k, v in keys.items()]
     if wildcards.variant != "full":
-        pairs += [f"retention.{k}={json.dumps(v)}" for k, v in config["retention"].items()]
+        retention = {**config["retention"], **((study or {}).get("retention", {}))}
+        pairs += [f"retention.{k}={json.dumps(v)}" for k, v in retention.items()]
     return " ".join(f"'{p}'" for p in pairs)
 
 
@@ -71,6 +111,8 @@ def eval_plan(variant):
     if variant == "full":
         return {"full": [1.0], **{m: grid for m in BASELINES}}
     b = budget_of(variant)
+    if variant in study_runs():  # study runs: learned scores at their budget (and threshold inference for the reference)
+        return {"learned": [b], **({"threshold": [None]} if variant.endswith("-reference") and config.get("threshold_tau") else {})}
     plan = {"learned": grid, **{m: [b] for m in config["baselines_on_retention"]}}
     if config.get("threshold_tau"):
         plan["threshold"] = [None]
@@ -83,7 +125,8 @@ def eval_plan_json(wildcards):
 
 
 def eval_bundles(task):
-    return [f"{RESULTS}/{task}/{v}/seed{s}/eval.json" for v in variants() for s in config["seeds"]]
+    study = [f"{r}/eval.json" for r in study_targets()] if task == STUDY["task"] else []
+    return [f"{RESULTS}/{task}/{v}/seed{s}/eval.json" for v in variants() for s in config["seeds"]] + study
 
 
 def all_targets():
@@ -91,7 +134,9 @@ def all_targets():
     deleted intermediate file only when something requested needs it, so a deleted result re-runs."""
     runs = [f"{RESULTS}/{t}/{v}/seed{s}" for t in config["tasks"] for v in variants() for s in config["seeds"]]
     targets = [f"{r}/{name}" for r in runs for name in ("model/run.json", "trace.tsv", "summary.json", "eval.json")]
+    targets += [f"{r}/{name}" for r in study_targets() for name in ("model/run.json", "trace.tsv", "summary.json", "eval.json")]
     targets += [f"{RESULTS}/tables/summary.csv", f"{RESULTS}/tables/summary.md"]
+    targets += [f"{RESULTS}/tables/{name}.csv" for name in TABLES.values()] + [f"{RESULTS}/figures/pareto.png"]
     if config["benchmark"]["enabled"]:
         targets += [f"{RESULTS}/efficiency/throughput.tsv"] + length_sweeps()
     if config["theory"]["enabled"]:
@@ -113,3 +158,6 @@ def variance_checkpoint():
     if "sst2" not in config["tasks"]:
         return []
     return [f"{RESULTS}/sst2/{budget_name(min(config['budgets']))}/seed{config['seeds'][0]}/model/run.json"]
+
+
+_check_data()  # last: it uses the helpers above

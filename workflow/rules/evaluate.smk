@@ -11,7 +11,7 @@ rule evaluate:
     benchmark:
         f"benchmarks/evaluate/{{task}}_{{variant}}_seed{{seed}}.tsv"
     wildcard_constraints:
-        variant=r"full|r[0-9.]+",
+        variant=r"full|r[0-9.]+(-[A-Za-z0-9_.\-]+)?",
         seed=r"\d+",
     threads: 2
     resources:

@@ -11,6 +11,8 @@ rule theory_duality:
         figure=report(f"{RESULTS}/theory/slackness.png", caption="../report/theory.rst", category="Theory"),
     log:
         "logs/theory/duality.log",
+    conda:
+        "../../envs/adaptive-retention.yaml"
     params:
         py=PY,
         script=ANALYSIS / "theory" / "duality.py",
@@ -26,6 +28,8 @@ rule theory_gradient_bias:
         figure=report(f"{RESULTS}/theory/gradient_bias.png", caption="../report/theory.rst", category="Theory"),
     log:
         "logs/theory/gradient_bias.log",
+    conda:
+        "../../envs/adaptive-retention.yaml"
     params:
         py=PY,
         script=ANALYSIS / "theory" / "gradient_bias.py",
@@ -44,6 +48,8 @@ rule theory_variance:
         figure=report(f"{RESULTS}/theory/variance.png", caption="../report/theory.rst", category="Theory"),
     log:
         "logs/theory/variance.log",
+    conda:
+        "../../envs/adaptive-retention.yaml"
     params:
         py=PY,
         script=ANALYSIS / "theory" / "variance.py",
@@ -63,6 +69,8 @@ rule theory_timescales:
         figure=report(f"{RESULTS}/theory/timescales.png", caption="../report/theory.rst", category="Theory"),
     log:
         "logs/theory/timescales.log",
+    conda:
+        "../../envs/adaptive-retention.yaml"
     params:
         py=PY,
         script=ANALYSIS / "theory" / "timescales.py",
@@ -79,6 +87,8 @@ rule theory_generalisation:
         figure=report(f"{RESULTS}/theory/generalisation.png", caption="../report/theory.rst", category="Theory"),
     log:
         "logs/theory/generalisation.log",
+    conda:
+        "../../envs/adaptive-retention.yaml"
     params:
         py=PY,
         script=ANALYSIS / "theory" / "generalisation.py",
@@ -97,6 +107,8 @@ rule theory_complexity:
         figure=report(f"{RESULTS}/theory/complexity.png", caption="../report/theory.rst", category="Theory"),
     log:
         "logs/theory/complexity.log",
+    conda:
+        "../../envs/adaptive-retention.yaml"
     params:
         py=PY,
         script=ANALYSIS / "theory" / "complexity.py",
@@ -119,6 +131,8 @@ rule theory_summary:
         markdown=f"{RESULTS}/theory/summary.md",
     log:
         "logs/theory/summary.log",
+    conda:
+        "../../envs/adaptive-retention.yaml"
     params:
         py=PY,
         script=ANALYSIS / "theory" / "summary.py",

@@ -14,7 +14,8 @@ rule make_tiny_model:
 
 
 rule train:
-    """Fine-tune one (task, variant, seed): the full model or learned retention at one budget."""
+    """Fine-tune one (task, variant, seed): the full model, learned retention at one budget, or a study run
+    (r<ρ>-<ablation or β/γ/ζ value>, see common.smk: study_runs)."""
     input:
         model=lambda wc: ["resources/tiny-bert"] if config["model"] == "resources/tiny-bert" else [],
     output:
@@ -26,7 +27,7 @@ rule train:
     benchmark:
         f"benchmarks/train/{{task}}_{{variant}}_seed{{seed}}.tsv"
     wildcard_constraints:
-        variant=r"full|r[0-9.]+",
+        variant=r"full|r[0-9.]+(-[A-Za-z0-9_.\-]+)?",
         seed=r"\d+",
     threads: 2
     resources:
