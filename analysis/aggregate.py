@@ -39,7 +39,8 @@ def tidy(paths: list[str]) -> pd.DataFrame:
 def _rows(r: dict, p) -> list[dict]:
     """One row per metric of one evaluation result."""
     kept = r.get("kept_fraction_tokens") or {}
-    variant = Path(p).parent.parent.name  # <results>/<task>/<variant>/seed<s>/eval.json
+    seed_dirs = [i for i, part in enumerate(Path(p).parts) if part.startswith("seed")]  # <task>/<variant>/seed<s>/[eval/]…json
+    variant = Path(p).parts[seed_dirs[-1] - 1] if seed_dirs and seed_dirs[-1] > 0 else ""
     return [{"task": r["task"], "variant": variant, "trained": trained_label(r), "method": r["method"],
              "ratio": r["ratio"] if r["ratio"] is not None else np.nan, "seed": r["seed"], "metric": metric, "value": value,
              "kept_fraction": float(np.mean(list(kept.values()))) if kept else 1.0, "n_examples": r["n_examples"],

@@ -51,7 +51,7 @@ def quality_table(summary: pd.DataFrame, paper: pd.DataFrame, budget: float) -> 
                 pv = float(p[method]) if method in p.index else np.nan
                 pfull = float(p["full"]) if "full" in p.index else np.nan
                 rows.append({"budget": budget, "method": method, "task": task, "metric": metric, "mean": mean, "ci95": ci,
-                             "n_seeds": int(ours["n_seeds"].iloc[0]), "pct_of_full": 100 * mean / full_mean,
+                             "n_seeds": int(ours["n_seeds"].iloc[0]), "pct_of_full": 100 * mean / full_mean if full_mean else np.nan,
                              "paper": pv, "diff_vs_paper": mean - pv, "paper_pct_of_full": 100 * pv / pfull})
     return pd.DataFrame(rows)
 
