@@ -30,6 +30,8 @@ rule tables:
            for n, name in TABLES.items()},
     log:
         "logs/tables.log",
+    benchmark:
+        "benchmarks/tables.tsv"
     conda:
         "../../envs/adaptive-retention.yaml"
     params:
@@ -55,6 +57,8 @@ rule figures:
         if STUDY["enabled"] else [],
     log:
         "logs/figures.log",
+    benchmark:
+        "benchmarks/figures.tsv"
     conda:
         "../../envs/adaptive-retention.yaml"
     params:

@@ -11,6 +11,8 @@ rule theory_duality:
         figure=report(f"{RESULTS}/theory/slackness.png", caption="../report/theory.rst", category="Theory"),
     log:
         "logs/theory/duality.log",
+    benchmark:
+        "benchmarks/theory/duality.tsv"
     conda:
         "../../envs/adaptive-retention.yaml"
     params:
@@ -28,6 +30,8 @@ rule theory_gradient_bias:
         figure=report(f"{RESULTS}/theory/gradient_bias.png", caption="../report/theory.rst", category="Theory"),
     log:
         "logs/theory/gradient_bias.log",
+    benchmark:
+        "benchmarks/theory/gradient_bias.tsv"
     conda:
         "../../envs/adaptive-retention.yaml"
     params:
@@ -48,6 +52,8 @@ rule theory_variance:
         figure=report(f"{RESULTS}/theory/variance.png", caption="../report/theory.rst", category="Theory"),
     log:
         "logs/theory/variance.log",
+    benchmark:
+        "benchmarks/theory/variance.tsv"
     conda:
         "../../envs/adaptive-retention.yaml"
     params:
@@ -69,6 +75,8 @@ rule theory_timescales:
         figure=report(f"{RESULTS}/theory/timescales.png", caption="../report/theory.rst", category="Theory"),
     log:
         "logs/theory/timescales.log",
+    benchmark:
+        "benchmarks/theory/timescales.tsv"
     conda:
         "../../envs/adaptive-retention.yaml"
     params:
@@ -87,6 +95,8 @@ rule theory_generalisation:
         figure=report(f"{RESULTS}/theory/generalisation.png", caption="../report/theory.rst", category="Theory"),
     log:
         "logs/theory/generalisation.log",
+    benchmark:
+        "benchmarks/theory/generalisation.tsv"
     conda:
         "../../envs/adaptive-retention.yaml"
     params:
@@ -107,6 +117,8 @@ rule theory_complexity:
         figure=report(f"{RESULTS}/theory/complexity.png", caption="../report/theory.rst", category="Theory"),
     log:
         "logs/theory/complexity.log",
+    benchmark:
+        "benchmarks/theory/complexity.tsv"
     conda:
         "../../envs/adaptive-retention.yaml"
     params:
@@ -131,6 +143,8 @@ rule theory_summary:
         markdown=f"{RESULTS}/theory/summary.md",
     log:
         "logs/theory/summary.log",
+    benchmark:
+        "benchmarks/theory/summary.tsv"
     conda:
         "../../envs/adaptive-retention.yaml"
     params:

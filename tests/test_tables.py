@@ -1,0 +1,75 @@
+"""Table builders on a small synthetic results table: means and CIs, the paper's values in the right cells."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
+import aggregate  # noqa: E402
+import tables  # noqa: E402
+
+
+def _result(tmp_path, variant, seed, method, ratio, acc, trained_ratio=None, kept=None):
+    r = {"task": "sst2", "method": method, "ratio": ratio, "seed": seed, "metrics": {"accuracy": acc}, "n_examples": 872,
+         "wall_seconds": 1.0, "trained_retention": None if trained_ratio is None else {"ratio": trained_ratio},
+         "kept_fraction": kept or {}, "kept_fraction_tokens": kept or {}, "checkpoint": "nowhere"}
+    p = tmp_path / "sst2" / variant / f"seed{seed}" / "eval.json"
+    p.parent.mkdir(parents=True, exist_ok=True)
+    existing = json.loads(p.read_text()) if p.exists() else []
+    p.write_text(json.dumps(existing + [r]))
+    return p
+
+
+@pytest.fixture
+def summary(tmp_path):
+    accs = {"full": [90.0, 92.0, 91.0], "random": [80.0, 82.0, 84.0], "learned": [88.0, 89.0, 90.0]}
+    paths = set()
+    for seed in range(3):
+        paths.add(_result(tmp_path, "full", seed, "full", 1.0, accs["full"][seed]))
+        _result(tmp_path, "full", seed, "random", 0.5, accs["random"][seed])
+        paths.add(_result(tmp_path, "r0.5", seed, "learned", 0.5, accs["learned"][seed], 0.5, {"1": 0.5}))
+    _result(tmp_path, "r0.5-reference", 0, "learned", 0.5, 85.0, 0.5)
+    _result(tmp_path, "r0.5-beta1", 0, "learned", 0.5, 83.0, 0.5)
+    df = aggregate.tidy(sorted(str(p) for p in tmp_path.rglob("eval.json")))
+    return aggregate.summarise(df), accs
+
+
+def test_means_cis_and_paper_cells(summary):
+    s, accs = summary
+    t = tables.quality_table(s, pd.read_csv(tables.PAPER), 0.5).set_index("method")
+    assert list(t.index) == ["full", "random", "learned"]  # no truncation / heavy hitter results: no rows
+    half = stats.t.ppf(0.975, 2) * np.std(accs["learned"], ddof=1) / np.sqrt(3)
+    assert t.loc["learned", "mean"] == pytest.approx(89.0) and t.loc["learned", "ci95"] == pytest.approx(half)
+    assert t.loc["learned", "pct_of_full"] == pytest.approx(100 * 89.0 / 91.0)
+    # SPEC §5, 50 % table, SST-2: Full 92.1, Random 88.4, Adaptive Retention 91.5
+    assert (t.loc["full", "paper"], t.loc["random", "paper"], t.loc["learned", "paper"]) == (92.1, 88.4, 91.5)
+    assert t.loc["random", "diff_vs_paper"] == pytest.approx(82.0 - 88.4)
+    assert t.loc["learned", "paper_pct_of_full"] == pytest.approx(100 * 91.5 / 92.1)
+    assert (t.n_seeds == 3).all()
+    md = tables.quality_markdown(t.reset_index())
+    assert "89.0 ± " in md and "(paper 91.5, Δ -2.5)" in md and "Adaptive Retention" in md
+
+
+def test_thirty_percent_table_uses_the_other_paper_values(summary):
+    s, _ = summary
+    t = tables.quality_table(s, pd.read_csv(tables.PAPER), 0.3)
+    assert list(t.method) == ["full"] and t.paper.iloc[0] == 90.8  # the paper's Full row differs between its tables
+
+
+def test_ablation_table_against_reference(summary):
+    s, _ = summary
+    t = tables.ablation_table(s).set_index("run")
+    assert t.loc["beta1", "diff_vs_reference"] == pytest.approx(-2.0) and t.loc["reference", "diff_vs_reference"] == 0.0
+
+
+def test_kept_per_block_from_evaluations():
+    evals = [{"task": "sst2", "method": "learned", "ratio": 0.3, "seed": s, "trained_retention": {"ratio": 0.3},
+              "kept_fraction": {"1": 0.3 + 0.01 * s, "3": 0.2}} for s in range(2)]
+    evals.append({**evals[0], "ratio": 0.5})  # another budget than trained: not in the table
+    k = tables.kept_per_block(evals, num_layers=4)
+    assert k.kept_fraction.round(4).tolist() == [1.0, 0.305, 0.305, 0.2] and (k.n_seeds == 2).all()
