@@ -19,7 +19,7 @@ run: setup
 	$(BIN)/snakemake --cores all
 
 bench: setup
-	$(BIN)/adaptive-retention bench --repeats 3
+	$(BIN)/adaptive-retention bench --repeats 3 --out results/efficiency-cpu/throughput.tsv
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -35,6 +35,28 @@ def pareto_frame(tidy: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([full.assign(method="full"), learned, base], ignore_index=True)
 
 
+def _cost_panel(ax, part: pd.DataFrame, full: float, eff: pd.DataFrame, mode: str, column: str, label: str, task: str) -> None:
+    """Quality (at each benchmarked ratio) against a measured cost of the same variant, one line per method."""
+    rows = eff[eff["mode"] == mode]
+    T = rows.seq_len.max()
+    rows = rows[(rows.seq_len == T) & (rows.variant != "plain-copy")]
+    if column not in rows:
+        return
+    for method, name in NAMES.items():
+        pts = []
+        for _, r in rows[rows.method == method].iterrows():
+            q = part[(part.method.str.startswith(method)) & ((part.ratio - r.ratio).abs() < 1e-9)]["value"]
+            if len(q):
+                pts.append((r[column], q.mean()))
+        if pts:
+            ax.plot(*zip(*sorted(pts)), "o-", label=name)
+    plain = rows[rows.variant == "plain"]
+    if len(plain):
+        ax.plot(plain[column], [full], "ks", label="full model")
+    ax.set(xlabel=f"{label}, T = {T})", ylabel=f"{task} {PRIMARY[task]}", title=f"{task}: quality vs {'throughput' if column == 'examples_per_s' else 'memory'}")
+    ax.legend(fontsize=7)
+
+
 def pareto_figure(tidy: pd.DataFrame, eff: pd.DataFrame | None, caption: str):
     import matplotlib
     matplotlib.use("Agg")
@@ -43,7 +65,9 @@ def pareto_figure(tidy: pd.DataFrame, eff: pd.DataFrame | None, caption: str):
 
     frame = pareto_frame(tidy)
     tasks = sorted(frame.task.unique())
-    ncols = 2 if eff is not None else 1
+    ncols = 3 if eff is not None else 1
+    if eff is not None and "peak_mem_bytes" in eff:
+        eff = eff.assign(peak_mem_mib=eff.peak_mem_bytes / 2 ** 20)
     fig, axes = plt.subplots(len(tasks), ncols, figsize=(5.2 * ncols, 3.4 * len(tasks)), squeeze=False)
     for row, task in enumerate(tasks):
         part = frame[frame.task == task]
@@ -55,23 +79,9 @@ def pareto_figure(tidy: pd.DataFrame, eff: pd.DataFrame | None, caption: str):
         ax.set(xlabel="kept ratio ρ (content tokens)", ylabel=f"{task} {PRIMARY[task]}", title=f"{task}: quality vs kept ratio")
         ax.legend(fontsize=7)
         if eff is not None:
-            ax = axes[row][1]
-            inf = eff[eff["mode"] == "inference"]
-            T = inf.seq_len.max()
-            inf = inf[(inf.seq_len == T) & (inf.variant != "plain-copy")]
-            for method, label in NAMES.items():
-                pts = []
-                for _, r in inf[inf.method == method].iterrows():
-                    q = part[(part.method.str.startswith(method)) & ((part.ratio - r.ratio).abs() < 1e-9)]["value"]
-                    if len(q):
-                        pts.append((r.examples_per_s, q.mean()))
-                if pts:
-                    ax.plot(*zip(*sorted(pts)), "o-", label=label)
-            plain = inf[inf.variant == "plain"]
-            if len(plain):
-                ax.plot(plain.examples_per_s, [full], "ks", label="full model")
-            ax.set(xlabel=f"measured examples/s (inference, T = {T})", ylabel=f"{task} {PRIMARY[task]}", title=f"{task}: quality vs throughput")
-            ax.legend(fontsize=7)
+            _cost_panel(axes[row][1], part, full, eff, "inference", "examples_per_s", "measured examples/s (inference", task)
+            mem_mode = "train_step" if "train_step" in set(eff["mode"]) else "inference"
+            _cost_panel(axes[row][2], part, full, eff, mem_mode, "peak_mem_mib", f"peak memory beyond weights, MiB ({mem_mode}", task)
     fig.suptitle(caption, fontsize=8)
     fig.tight_layout()
     return fig
