@@ -55,7 +55,7 @@ class TrainConfig:
     eta: float = 1e-2  # dual step size η
     budget_warmup: float = 0.1  # fraction of steps over which the target goes from 1.0 to ρ_l
     lambda_init: float = 0.0
-    budget_quadratic: float = 20.0  # ρ_q of the augmented-Lagrangian term (ρ_q/2)(kept − ρ)²; 0 = the paper's linear penalty only
+    budget_quadratic: float = 0.0  # ρ_q of the augmented-Lagrangian term (ρ_q/2)(kept − ρ)²; 0 = the paper's linear penalty only
     dual: str = "per_layer"  # per_layer | global
     dual_units: str = "fraction"  # fraction | tokens
     dual_update: str = "ascent"  # ascent | fixed (λ = lambda_init throughout) | single_timescale (η = lr)
