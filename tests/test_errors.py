@@ -39,7 +39,7 @@ def test_start_layer_beyond_depth():
 
 def test_unsupported_family():
     gpt2 = GPT2Model(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50))
-    with pytest.raises(ValueError, match=r"unsupported model family 'gpt2'; supported: \['bert', 'distilbert', 'roberta'\]"):
+    with pytest.raises(ValueError, match=r"unsupported model family 'gpt2'; supported: \['bert', 'distilbert', 'longformer', 'roberta'\]"):
         apply_retention(gpt2, RetentionConfig())
 
 
