@@ -50,6 +50,12 @@ def main(argv=None) -> int:
             ratios_at_max.append({"attention": attn, "variant": variant, "T": int(T), "rho_squared": rho ** 2,
                                   "memory_ratio": float(at.loc[variant, "peak_mem_bytes"] / at.loc["plain", "peak_mem_bytes"]),
                                   "time_ratio": float(at.loc[variant, "sec_per_batch"] / at.loc["plain", "sec_per_batch"])})
+    from matplotlib.ticker import NullFormatter
+
+    ticks = sorted({int(x) for path in args.sweeps for x in pd.read_csv(path, sep="\t")["seq_len"]})
+    for ax in axes:
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.xaxis.set_minor_formatter(NullFormatter())
     axes[0].set(xlabel="sequence length T", ylabel="seconds per batch", title="time")
     axes[1].set(xlabel="sequence length T", ylabel="peak memory beyond weights (bytes)", title="memory")
     for ax in axes:
