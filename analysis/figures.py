@@ -45,7 +45,9 @@ def _cost_panel(ax, part: pd.DataFrame, full: float, eff: pd.DataFrame, mode: st
     for method, name in NAMES.items():
         pts = []
         for _, r in rows[rows.method == method].iterrows():
-            q = part[(part.method.str.startswith(method)) & ((part.ratio - r.ratio).abs() < 1e-9)]["value"]
+            # learned: the checkpoint trained at this ratio; baselines: on the full model
+            match = part.method == (f"learned (trained at {r.ratio:g})" if method == "learned" else method)
+            q = part[match & ((part.ratio - r.ratio).abs() < 1e-9)]["value"]
             if len(q):
                 pts.append((r[column], q.mean()))
         if pts:
