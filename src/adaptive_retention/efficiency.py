@@ -21,6 +21,7 @@ import math
 import statistics
 import time
 import warnings
+from dataclasses import replace
 from typing import Callable
 
 import torch
@@ -59,7 +60,7 @@ def build_variants(model: nn.Module, special_token_ids: list[int], ratios: list[
     base_config = base_config or RetentionConfig()
     out = {"plain": model, "plain-copy": copy.deepcopy(model)}
     for r in ratios:
-        cfg = replace_ratio(base_config, r)
+        cfg = replace(base_config, ratio=r)
         out[f"learned@{r}"] = apply_retention(copy.deepcopy(model), cfg, special_token_ids)
         for name in selectors if r < 1.0 else ():
             m = apply_retention(copy.deepcopy(model), cfg, special_token_ids)
@@ -153,10 +154,6 @@ def analytic_flops(model_config, seq_len: int, variant: str, mode: str, base_con
     return 3 * blocks + (fwd - blocks)
 
 
-def replace_ratio(cfg: RetentionConfig, ratio: float) -> RetentionConfig:
-    return RetentionConfig(**{**cfg.to_dict(), "ratio": ratio})
-
-
 def measure(model: nn.Module, special_token_ids: list[int], cls_id: int, sep_id: int, lengths: list[int], ratios: list[float],
             modes=MODES, selectors=SELECTORS, batch_size: int = 32, repeats: int = 5, memory: bool = True, flops: bool = True,
             base_config: RetentionConfig | None = None, seed: int = 0, progress: Callable[[str], None] = lambda s: None) -> list[dict]:
@@ -167,7 +164,7 @@ def measure(model: nn.Module, special_token_ids: list[int], cls_id: int, sep_id:
     if "train_step" in modes:
         for r in ratios:
             if r < 1.0:
-                variants[f"soft@{r}"] = apply_retention(copy.deepcopy(model), replace_ratio(base_config, r), special_token_ids)
+                variants[f"soft@{r}"] = apply_retention(copy.deepcopy(model), replace(base_config, ratio=r), special_token_ids)
     rows = []
     for mode in modes:
         for T in lengths:
