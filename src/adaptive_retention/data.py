@@ -11,11 +11,15 @@ contracts, papers), never over rows, so no document is in both.
 from __future__ import annotations
 
 import gzip
+import hashlib
+import io
 import json
 import lzma
 import math
 import os
 import random
+import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -30,17 +34,48 @@ class DataError(ValueError):
 
 
 @dataclass(frozen=True)
+class HubSource:
+    """A dataset repo on the Hugging Face Hub, pinned: what `datasets.load_dataset` is called with."""
+    repo: str  # namespace/name (huggingface_hub 2.x rejects ids without a namespace)
+    config: str | None  # config name from the dataset card; None where the repo has one config
+    revision: str  # a commit sha, or a named ref (refs/convert/parquet: the Hub's parquet export of a script-only repo)
+    why: str  # why this repo, config and revision (README task table)
+    data_dir: str | None = None  # one config's folder, where the revision has no card (parquet exports)
+
+    def describe(self) -> str:
+        return f"{self.repo}" + (f" config {self.config}" if self.config else "") + (f" dir {self.data_dir}" if self.data_dir else "") \
+            + f" @ {self.revision}"
+
+
+@dataclass(frozen=True)
+class ArchiveSource:
+    """A dataset's official release archive (a zip of SQuAD-format JSON files), flattened to one record per
+    question as the retired Hub loading script did. For datasets whose Hub repo is a script only."""
+    url: str  # pinned to a commit
+    members: dict[str, str]  # the dataset's split -> JSON file name inside the archive
+    why: str
+
+    def describe(self) -> str:
+        return self.url
+
+
+# Users' clusters reach github.com; tests point this at a local server that serves the same paths.
+ARCHIVE_ENDPOINT_ENV = "ADAPTIVE_RETENTION_ARCHIVE_ENDPOINT"
+GITHUB = "https://github.com"
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     id: str
     kind: str
-    hub: tuple[str, str | None]  # (path, config) for datasets.load_dataset
+    hub: HubSource | ArchiveSource  # where `source: hub` reads from
     local: str  # folder name under the local data dir
     splits: dict[str, str]  # our split -> the dataset's split name
     fields: tuple[str, ...]  # fields every raw record must have
     to_examples: Callable[[dict, int], list[dict]]  # raw record (and its row number) -> examples
     group: Callable[[dict], str]  # document a raw record belongs to (for splits without leaks)
     metric: str
-    labels: tuple[str, ...] = ()  # classification label names (index = label id)
+    labels: tuple[str, ...] = ()  # classification label names (index = label id); a hub ClassLabel's names win
     max_length: int = 512
     eval_fraction: float = 0.2  # share of documents held out when a split must be made
     notes: str = ""
@@ -65,7 +100,13 @@ CUAD_MIN_CONTRACTS = 10  # categories annotated in fewer contracts than this are
 
 
 def cuad_category(record: dict) -> str:
-    return record["id"].rsplit("__", 1)[-1]
+    """The clause category that ends a CUAD record id: `<contract>__<Category>`, or `<contract>__<Category>_<N>`
+    for the N-th chunk of a long contract in the release's train split."""
+    tail = record["id"].rsplit("__", 1)[-1]
+    chunk = re.fullmatch(r"(.+)_\d+", tail)
+    if tail not in CUAD_CATEGORIES_ALL and chunk and chunk.group(1) in CUAD_CATEGORIES_ALL:
+        return chunk.group(1)
+    return tail
 
 
 def _cuad_clauses(r: dict, i: int) -> list[dict]:
@@ -123,26 +164,51 @@ CUAD_LABELS = (
     "Notice Period To Terminate Renewal", "Competitive Restriction Exception", "Irrevocable Or Perpetual License",
 )
 
+CUAD_RELEASE = "TheAtticusProject/cuad/raw/67faa0e6023b04fcaae6cc09497ab00e5d63a2a2/data.zip"  # main of the CUAD repo, 2021-10-21
+
+HUB: dict[str, HubSource | ArchiveSource] = {  # every hub source, pinned, with the reason (README task table)
+    "sst2": HubSource("nyu-mll/glue", "sst2", "a3f3ab759b9d7018046ce361f115ef38276d2e1e",
+                      "`glue` without a namespace is rejected by huggingface_hub 2.x; the repo is nyu-mll/glue; this commit "
+                      "converted it to parquet (one folder per config)"),
+    "imdb": HubSource("stanfordnlp/imdb", "plain_text", "610bdae015434d0a02e81468da0abb51c2164bc8",
+                      "the commit that converted the repo to parquet (config plain_text); labels neg/pos from its ClassLabel"),
+    "cuad": ArchiveSource(f"{GITHUB}/{CUAD_RELEASE}", {"train": "train_separate_questions.json", "test": "test.json"},
+                          "theatticusproject/cuad-qa holds only a loading script (refused by datasets >= 4) and no known parquet "
+                          "export; the script read this release archive, so we read it the same way, pinned to a commit"),
+    "arxiv": HubSource("ccdv/arxiv-summarization", "section", "240aaf1a969b3f8cd0ade6986bfad0cd730ee288",
+                       "parquet since this commit, two configs; `section` keeps one sentence per line (what the old script's "
+                       "default gave and what sentences are split on); `document` joins them with spaces"),
+    "arxiv-category": HubSource("ccdv/arxiv-classification", "default", "main",
+                                "parquet since commit d4bf86d (main; its full sha is not recorded here); labels are a "
+                                "ClassLabel of 11 arXiv categories, names taken from the features"),
+    "qasper": HubSource("allenai/qasper", None, "refs/convert/parquet",
+                        "main holds only qasper.py (refused by datasets >= 4); the Hub's parquet export lives at this named "
+                        "ref, one folder per config and no card, so the config is read as its folder", data_dir="qasper"),
+    "pubmed": HubSource("ccdv/pubmed-summarization", "section", "6b30a2cae59b11ed77cb19959bffccbbd18e1106",
+                        "parquet since this commit, two configs; `section` keeps one sentence per line"),
+    "squad": HubSource("rajpurkar/squad", "plain_text", "main", "parquet on main (config plain_text); not a paper task"),
+}
+
 TASKS: dict[str, TaskSpec] = {t.id: t for t in [
-    TaskSpec("sst2", "classification", ("glue", "sst2"), "glue-sst2", {"train": "train", "eval": "validation"},
+    TaskSpec("sst2", "classification", HUB["sst2"], "glue-sst2", {"train": "train", "eval": "validation"},
              ("sentence", "label"), _text_label("sentence"), lambda r: str(r["idx"]), "accuracy", ("negative", "positive"), 64),
-    TaskSpec("imdb", "classification", ("stanfordnlp/imdb", None), "imdb", {"train": "train", "eval": "test"},
-             ("text", "label"), _text_label("text"), lambda r: r["text"], "accuracy", ("negative", "positive"), 512),
-    TaskSpec("cuad", "classification", ("theatticusproject/cuad-qa", None), "cuad-qa", {"train": "train", "eval": "test"},
+    TaskSpec("imdb", "classification", HUB["imdb"], "imdb", {"train": "train", "eval": "test"},
+             ("text", "label"), _text_label("text"), lambda r: r["text"], "accuracy", ("neg", "pos"), 512),
+    TaskSpec("cuad", "classification", HUB["cuad"], "cuad-qa", {"train": "train", "eval": "test"},
              ("id", "title", "answers"), _cuad_clauses, lambda r: r["title"], "f1", CUAD_LABELS, 256,
              notes="clause-type classification built from the QA records; split by contract"),
-    TaskSpec("arxiv", "summarization", ("ccdv/arxiv-summarization", None), "arxiv-summarization", {"train": "train", "eval": "test"},
+    TaskSpec("arxiv", "summarization", HUB["arxiv"], "arxiv-summarization", {"train": "train", "eval": "test"},
              ("article", "abstract"), _article_abstract("article", "abstract"), lambda r: r["article"][:200], "rouge", (), 4096,
              notes="the local stand-in (arxiv-unarxive-sample) has no abstracts: see task arxiv-category"),
-    TaskSpec("arxiv-category", "classification", ("ccdv/arxiv-classification", None), "arxiv-unarxive-sample",
+    TaskSpec("arxiv-category", "classification", HUB["arxiv-category"], "arxiv-unarxive-sample",
              {"train": "train", "eval": "test"}, ("text", "label"), _text_label("text"), lambda r: r.get("arxiv_id", r["text"][:200]),
              "accuracy", (), 4096, notes="long-document path on the local stand-in: label = arXiv primary category"),
-    TaskSpec("qasper", "qa", ("allenai/qasper", None), "qasper", {"train": "train", "eval": "validation"},
+    TaskSpec("qasper", "qa", HUB["qasper"], "qasper", {"train": "train", "eval": "validation"},
              ("id", "full_text", "qas"), _qasper, lambda r: r["id"], "squad", (), 4096),
-    TaskSpec("pubmed", "summarization", ("ccdv/pubmed-summarization", None), "pubmed-summarization",
+    TaskSpec("pubmed", "summarization", HUB["pubmed"], "pubmed-summarization",
              {"train": "train", "eval": "test"}, ("article", "abstract"), _article_abstract("article", "abstract"),
              lambda r: r["article"][:200], "rouge", (), 4096),
-    TaskSpec("squad", "qa", ("rajpurkar/squad", None), "squad", {"train": "train", "eval": "validation"},
+    TaskSpec("squad", "qa", HUB["squad"], "squad", {"train": "train", "eval": "validation"},
              ("id", "title", "context", "question", "answers"), _squad, lambda r: r["title"], "squad", (), 384),
 ]}
 
@@ -196,19 +262,98 @@ def read_jsonl(path: Path, fields: tuple[str, ...] = ()) -> list[dict]:
     return records
 
 
-def _hub_records(spec: TaskSpec, split: str) -> list[dict]:
+def hub_offline() -> bool:
+    return os.environ.get("HF_DATASETS_OFFLINE") == "1" or os.environ.get("HF_HUB_OFFLINE") == "1"
+
+
+def load_hub_split(source: HubSource, split: str):
+    """One split of a pinned hub dataset as an Arrow-backed `datasets.Dataset` (memory-mapped, not a list)."""
     import datasets
 
-    path, name = spec.hub
+    return datasets.load_dataset(source.repo, source.config, revision=source.revision, data_dir=source.data_dir, split=split)
+
+
+def class_label_names(ds, field: str = "label") -> tuple[str, ...]:
+    """The names of a ClassLabel column (label ids index them), or () where the column is not one."""
+    feature = getattr(ds, "features", {}).get(field) if hasattr(ds, "features") else None
+    return tuple(feature.names) if feature is not None and hasattr(feature, "names") else ()
+
+
+def archive_url(source: ArchiveSource) -> str:
+    endpoint = os.environ.get(ARCHIVE_ENDPOINT_ENV)
+    return source.url.replace(GITHUB, endpoint.rstrip("/"), 1) if endpoint else source.url
+
+
+def fetch_archive(source: ArchiveSource, cache_dir: str | os.PathLike | None = None) -> Path:
+    """The release archive in the local cache, downloaded once (atomically) where the network is."""
+    import urllib.request
+
+    url = archive_url(source)
+    cache = Path(cache_dir or os.environ.get("ADAPTIVE_RETENTION_CACHE") or Path.home() / ".cache" / "adaptive-retention") / "archives"
+    path = cache / (hashlib.sha1(source.url.encode()).hexdigest()[:16] + "-" + source.url.rsplit("/", 1)[-1])
+    if path.exists():
+        return path
+    if hub_offline():
+        raise DataError(f"release archive {source.url}: not in the cache ({path}) and the hub is offline (HF_HUB_OFFLINE=1)")
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part")
     try:
-        ds = datasets.load_dataset(path, name, split=split)
+        with urllib.request.urlopen(url, timeout=120) as r, open(tmp, "wb") as f:
+            while chunk := r.read(1 << 20):
+                f.write(chunk)
+        zipfile.ZipFile(tmp).testzip()
+    except (OSError, zipfile.BadZipFile) as e:
+        tmp.unlink(missing_ok=True)
+        raise DataError(f"release archive {url}: cannot download ({type(e).__name__}: {e})") from None
+    tmp.replace(path)
+    return path
+
+
+def squad_records(squad: dict) -> list[dict]:
+    """SQuAD-format JSON -> one record per question {id, title, context, question, answers} (the old loader's flattening;
+    the context string is shared by the questions of a paragraph, not copied)."""
+    out = []
+    for doc in squad["data"]:
+        title = doc.get("title", "").strip()
+        for para in doc["paragraphs"]:
+            context = para["context"].strip()
+            for qa in para["qas"]:
+                out.append({"id": qa["id"], "title": title, "context": context, "question": qa["question"].strip(),
+                            "answers": {"text": [a["text"].strip() for a in qa["answers"]],
+                                        "answer_start": [a["answer_start"] for a in qa["answers"]]}})
+    return out
+
+
+def load_archive_split(source: ArchiveSource, split: str) -> list[dict]:
+    member = source.members[split]
+    path = fetch_archive(source)
+    with zipfile.ZipFile(path) as z:
+        names = [n for n in z.namelist() if n.rsplit("/", 1)[-1] == member]
+        if not names:
+            raise DataError(f"release archive {source.url}: no member {member!r} (has {z.namelist()[:10]})")
+        with z.open(names[0]) as f:
+            return squad_records(json.load(io.TextIOWrapper(f, encoding="utf-8")))
+
+
+def _hub_records(spec: TaskSpec, split: str):
+    """(records of one hub split, label names from its features or ()); records stay Arrow-backed for parquet repos."""
+    source = spec.hub
+    try:
+        if isinstance(source, ArchiveSource):
+            ds = load_archive_split(source, split)
+            columns = list(ds[0]) if ds else []
+        else:
+            ds = load_hub_split(source, split)
+            columns = ds.column_names
+    except DataError:
+        raise
     except Exception as e:  # offline, unknown id, no such split: all end the same way for the user
-        raise DataError(f"hub dataset {path}{'/' + name if name else ''} split {split!r}: cannot load "
+        raise DataError(f"task {spec.id!r}: hub dataset {source.describe()} split {split!r}: cannot load "
                         f"({type(e).__name__}: {e}); without a network use source 'local' with a mirror folder") from None
-    missing = [k for k in spec.fields if k not in ds.column_names]
+    missing = [k for k in spec.fields if k not in columns]
     if missing:
-        raise DataError(f"hub dataset {path}/{name or ''} split {split}: missing field(s) {missing}")
-    return list(ds)
+        raise DataError(f"task {spec.id!r}: hub dataset {source.describe()} split {split}: missing field(s) {missing}")
+    return ds, class_label_names(ds)
 
 
 def group_split(records: list[dict], group: Callable[[dict], str], eval_fraction: float, seed: int) -> dict[str, list[dict]]:
@@ -220,8 +365,9 @@ def group_split(records: list[dict], group: Callable[[dict], str], eval_fraction
     return {"train": [r for r in records if group(r) not in held], "eval": [r for r in records if group(r) in held]}
 
 
-def _raw_records(spec: TaskSpec, split: str, source: str, data_dir: str | os.PathLike | None, split_seed: int) -> tuple[list[dict], list[dict], str]:
-    """(records of the split, every record of the file they came from, where they came from)."""
+def _raw_records(spec: TaskSpec, split: str, source: str, data_dir: str | os.PathLike | None, split_seed: int):
+    """(records of the split, every record of the file they came from, where they came from, label names of a hub
+    ClassLabel or ())."""
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}; allowed: {list(SOURCES)}")
     if split not in SPLITS:
@@ -235,14 +381,14 @@ def _raw_records(spec: TaskSpec, split: str, source: str, data_dir: str | os.Pat
         if all(split_file(folder, s) for s in spec.splits.values()):
             path = split_file(folder, spec.splits[split])
             records = read_jsonl(path, spec.fields)
-            return records, records, str(path)
+            return records, records, str(path), ()
         # the mirror has one split only: train and eval are both made from it, by document
         path = next(p for s in spec.splits.values() if (p := split_file(folder, s)))
         everything = read_jsonl(path, spec.fields)
         parts = group_split(everything, spec.group, spec.eval_fraction, split_seed)
-        return parts[split], everything, f"{path} ({split} part of a {1 - spec.eval_fraction:.0%}/{spec.eval_fraction:.0%} document split, seed {split_seed})"
-    records = _hub_records(spec, spec.splits[split])
-    return records, records, f"hub:{spec.hub[0]}/{spec.splits[split]}"
+        return parts[split], everything, f"{path} ({split} part of a {1 - spec.eval_fraction:.0%}/{spec.eval_fraction:.0%} document split, seed {split_seed})", ()
+    records, labels = _hub_records(spec, spec.splits[split])
+    return records, records, f"hub:{spec.hub.describe()}/{spec.splits[split]}", labels
 
 
 def subsample(examples: list[dict], size: int | None, seed: int, stratify: bool) -> list[dict]:
@@ -277,7 +423,7 @@ class Split:
 def load_examples(task: str, split: str, source: str = "auto", data_dir: str | os.PathLike | None = None,
                   size: int | None = None, seed: int = 0, split_seed: int = 0) -> Split:
     spec = get_task(task)
-    records, everything, origin = _raw_records(spec, split, source, data_dir, split_seed)
+    records, everything, origin, hub_labels = _raw_records(spec, split, source, data_dir, split_seed)
     examples = []
     for i, r in enumerate(records):
         try:
@@ -286,7 +432,7 @@ def load_examples(task: str, split: str, source: str = "auto", data_dir: str | o
             raise DataError(f"{origin}: record {i + 1}: bad or missing field ({type(e).__name__}: {e})") from None
     if not examples:
         raise DataError(f"{origin}: no usable {spec.kind} examples for task {spec.id!r}")
-    labels = spec.labels
+    labels = hub_labels or spec.labels
     if spec.kind == "classification" and isinstance(examples[0]["label"], str):
         # label names as strings (the arXiv stand-in): ids over the categories of the whole file
         labels = labels or tuple(sorted({str(r["label"]) for r in everything}))
@@ -300,15 +446,14 @@ def check_available(task: str, source: str, data_dir: str | os.PathLike | None) 
     spec = get_task(task)
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}; allowed: {list(SOURCES)}")
-    if source == "hub":  # cannot be checked without the network; load_examples says so if it fails
-        return f"hub:{spec.hub[0]}"
+    if source == "hub":  # checked by the workflow's pre-flight (preflight.py), which needs the network
+        return f"hub:{spec.hub.describe()}"
     folder = Path(data_dir) / spec.local if data_dir is not None else None
     files = [split_file(folder, s) for s in spec.splits.values()] if folder is not None and folder.is_dir() else []
     if any(files):
         return str(folder)
-    offline = os.environ.get("HF_DATASETS_OFFLINE") == "1" or os.environ.get("HF_HUB_OFFLINE") == "1"
-    if source == "local" or offline:
+    if source == "local" or hub_offline():
         raise DataError(f"task {spec.id!r}: no data — looked for {folder}/<split>.jsonl[.gz|.xz] "
                         f"(splits {sorted(set(spec.splits.values()))})" + (" and the hub is offline" if source == "auto" else "")
                         + (f"; {spec.notes}" if spec.notes else ""))
-    return f"hub:{spec.hub[0]}"
+    return f"hub:{spec.hub.describe()}"
