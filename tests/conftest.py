@@ -39,3 +39,48 @@ def batch_with_lengths(lengths, vocab=120, cls=101 % 120, sep=102 % 120, pad=0, 
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+class LocalHub:
+    """The local Hub of the tests (tests/hub): replica repos served on 127.0.0.1 by a server process this
+    fixture started (its PID is kept; only that process is stopped)."""
+
+    def __init__(self, root, sizes, process, port, cache):
+        self.root, self.sizes, self.process, self.port, self.cache = root, sizes, process, port, cache
+        self.url = f"http://127.0.0.1:{port}"
+
+    def env(self, **extra) -> dict:
+        """The environment of a process that reaches this Hub as if it were huggingface.co (and github.com for
+        release archives), with its own caches; the offline switches removed."""
+        env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
+        env.update(HF_ENDPOINT=self.url, ADAPTIVE_RETENTION_ARCHIVE_ENDPOINT=self.url, HF_HOME=str(self.cache / "hf"),
+                   ADAPTIVE_RETENTION_CACHE=str(self.cache / "ar"), HF_HUB_DISABLE_TELEMETRY="1", **extra)
+        return env
+
+
+@pytest.fixture(scope="session")
+def local_hub(tmp_path_factory):
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    sys.path.insert(0, str(here / "hub"))
+    import replicas
+
+    base = tmp_path_factory.mktemp("local-hub")
+    sizes = replicas.build(base / "repos", here.parents[0].parent / "shared" / "data")
+    port_file = base / "port"
+    process = subprocess.Popen([sys.executable, str(here / "hub" / "server.py"), str(base / "repos"), "--port-file", str(port_file)],
+                               stderr=open(base / "server.log", "w"))
+    try:
+        for _ in range(200):
+            if port_file.exists() or process.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert port_file.exists(), f"local hub did not start: {(base / 'server.log').read_text()}"
+        yield LocalHub(base / "repos", sizes, process, int(port_file.read_text()), base / "cache")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

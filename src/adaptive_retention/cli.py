@@ -256,6 +256,37 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _preflight(args) -> int:
+    from .prepare import PreflightError, check_dataset, check_model
+
+    problems = []
+    for what, check in [*((t, check_dataset) for t in args.tasks), *((m, check_model) for m in args.models)]:
+        try:
+            print(check(what))
+        except PreflightError as e:
+            problems.append(str(e))
+    if problems:
+        raise ValueError("pre-flight failed:\n  " + "\n  ".join(problems))
+    return 0
+
+
+def _prepare_data(args) -> int:
+    from .prepare import prepare_data
+
+    manifest = prepare_data(args.task, args.source, args.data_dir, args.out, args.split_seed)
+    rows = ", ".join(f"{s} {v['rows']} rows" for s, v in manifest["splits"].items())
+    print(f"prepared {args.task}: {rows} -> {args.out} ({manifest.get('hub', {}).get('source', manifest['splits']['train']['origin'])})")
+    return 0
+
+
+def _prepare_model(args) -> int:
+    from .prepare import prepare_model
+
+    manifest = prepare_model(args.model, args.out, args.revision)
+    print(f"prepared model {args.model} @ {manifest['resolved_revision']} -> {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="adaptive-retention", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -319,6 +350,22 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--examples", type=int, default=5)
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=_evaluate)
+    f = sub.add_parser("preflight", help="resolve hub datasets (metadata only) and model ids (config only); fail naming the fix")
+    f.add_argument("--tasks", nargs="*", default=[])
+    f.add_argument("--models", nargs="*", default=[])
+    f.set_defaults(func=_preflight)
+    pd = sub.add_parser("prepare-data", help="snapshot a task's train and eval records (Arrow + manifest.json) for offline jobs")
+    pd.add_argument("--task", required=True)
+    pd.add_argument("--source", default="auto", help="auto | local | hub")
+    pd.add_argument("--data-dir", default="../shared/data", help="folder of local mirrors")
+    pd.add_argument("--split-seed", type=int, default=0, help="seed of the document split where a mirror has one split")
+    pd.add_argument("--out", required=True)
+    pd.set_defaults(func=_prepare_data)
+    pm = sub.add_parser("prepare-model", help="snapshot a hub model (config, tokenizer, weights) for offline jobs")
+    pm.add_argument("--model", required=True)
+    pm.add_argument("--revision", default="main")
+    pm.add_argument("--out", required=True)
+    pm.set_defaults(func=_prepare_model)
     d = sub.add_parser("data-stats", help="examples per split and token-length distribution of each task")
     d.add_argument("--tasks", nargs="*", help="task ids (default: all)")
     d.add_argument("--source", default="auto", help="auto | local | hub")

@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Callable
 
 KINDS = ("classification", "qa", "summarization")
-SOURCES = ("auto", "local", "hub")
+SOURCES = ("auto", "local", "hub", "prepared")  # prepared: a snapshot made by prepare.prepare_data (data_dir = its root)
 SPLITS = ("train", "eval")
+MANIFEST = "manifest.json"  # a prepared snapshot's record of where it came from
 
 
 class DataError(ValueError):
@@ -356,6 +357,37 @@ def _hub_records(spec: TaskSpec, split: str):
     return ds, class_label_names(ds)
 
 
+def read_manifest(folder: str | os.PathLike) -> dict:
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        raise DataError(f"no prepared snapshot at {folder} (missing {MANIFEST}); run the workflow's prepare_data rule "
+                        f"or `adaptive-retention prepare-data`")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}: corrupt manifest ({e.msg}); delete the folder and prepare it again") from None
+
+
+def load_prepared(folder: str | os.PathLike, split: str):
+    """(records, label names, origin) of one split of a snapshot; records are memory-mapped Arrow rows."""
+    import datasets
+
+    manifest = read_manifest(folder)
+    if split not in manifest["splits"]:
+        raise DataError(f"{folder}: snapshot has no split {split!r} (has {sorted(manifest['splits'])})")
+    ds = datasets.load_from_disk(str(Path(folder) / split))
+    return ds, tuple(manifest.get("labels", ())), f"prepared:{folder}/{split} <- {manifest['splits'][split]['origin']}"
+
+
+def spec_labels(spec: TaskSpec, everything) -> tuple[str, ...]:
+    """Label names of a task without a hub ClassLabel: the spec's, else (labels given as strings, the arXiv
+    stand-in) the sorted names found in the whole file."""
+    if spec.labels or spec.kind != "classification":
+        return spec.labels
+    values = everything["label"] if hasattr(everything, "column_names") else [r["label"] for r in everything]
+    return tuple(sorted({str(v) for v in values})) if values and isinstance(values[0], str) else ()
+
+
 def group_split(records: list[dict], group: Callable[[dict], str], eval_fraction: float, seed: int) -> dict[str, list[dict]]:
     """Seeded train/eval split over documents: all records of one document land on the same side."""
     groups = sorted({group(r) for r in records})
@@ -372,6 +404,11 @@ def _raw_records(spec: TaskSpec, split: str, source: str, data_dir: str | os.Pat
         raise ValueError(f"unknown source {source!r}; allowed: {list(SOURCES)}")
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; allowed: {list(SPLITS)}")
+    if source == "prepared":
+        if data_dir is None:
+            raise ValueError("source 'prepared' needs data_dir: the folder of prepared snapshots")
+        records, labels, origin = load_prepared(Path(data_dir) / spec.id, split)
+        return records, records, origin, labels
     folder = Path(data_dir) / spec.local if data_dir is not None else None
     has_local = folder is not None and folder.is_dir() and any(split_file(folder, s) for s in spec.splits.values())
     if source == "local" or (source == "auto" and has_local):
@@ -432,10 +469,9 @@ def load_examples(task: str, split: str, source: str = "auto", data_dir: str | o
             raise DataError(f"{origin}: record {i + 1}: bad or missing field ({type(e).__name__}: {e})") from None
     if not examples:
         raise DataError(f"{origin}: no usable {spec.kind} examples for task {spec.id!r}")
-    labels = hub_labels or spec.labels
+    labels = hub_labels or spec_labels(spec, everything)
     if spec.kind == "classification" and isinstance(examples[0]["label"], str):
         # label names as strings (the arXiv stand-in): ids over the categories of the whole file
-        labels = labels or tuple(sorted({str(r["label"]) for r in everything}))
         examples = [{**e, "label": labels.index(e["label"])} for e in examples]
     examples = subsample(examples, size, seed, stratify=spec.kind == "classification")
     return Split(spec, split, origin, examples, labels)
@@ -446,7 +482,9 @@ def check_available(task: str, source: str, data_dir: str | os.PathLike | None) 
     spec = get_task(task)
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}; allowed: {list(SOURCES)}")
-    if source == "hub":  # checked by the workflow's pre-flight (preflight.py), which needs the network
+    if source == "prepared":
+        return read_manifest(Path(data_dir) / spec.id)["splits"]["train"]["origin"]
+    if source == "hub":  # checked by the workflow's pre-flight (prepare.check_dataset), which needs the network
         return f"hub:{spec.hub.describe()}"
     folder = Path(data_dir) / spec.local if data_dir is not None else None
     files = [split_file(folder, s) for s in spec.splits.values()] if folder is not None and folder.is_dir() else []

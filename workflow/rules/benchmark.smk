@@ -3,6 +3,7 @@ rule efficiency:
     retention and the baseline selectors, variants timed in alternation in one process."""
     input:
         model=lambda wc: ["resources/tiny-bert"] if BENCH["model"] == "resources/tiny-bert" else [],
+        prepared=lambda wc: [f"{prepared_model(BENCH['model'])}/prepared.json"] if slug(BENCH["model"]) in HUB_MODELS else [],
     output:
         report(f"{RESULTS}/efficiency/throughput.tsv", caption="../report/throughput.rst", category="Efficiency"),
     log:
@@ -18,7 +19,7 @@ rule efficiency:
         "../../envs/adaptive-retention.yaml"
     params:
         ar=AR,
-        model=BENCH["model"],
+        model=prepared_model(BENCH["model"]),
         lengths=" ".join(str(x) for x in BENCH["lengths"]),
         ratios=" ".join(str(x) for x in BENCH["ratios"]),
         modes=" ".join(BENCH["modes"]),
@@ -35,6 +36,7 @@ rule length_sweep:
     with SDPA (what users run) and eager attention (which stores the T×T matrix: the paper's Prop. 3)."""
     input:
         model=lambda wc: ["resources/tiny-bert"] if BENCH["model"] == "resources/tiny-bert" else [],
+        prepared=lambda wc: [f"{prepared_model(BENCH['model'])}/prepared.json"] if slug(BENCH["model"]) in HUB_MODELS else [],
     output:
         table=report(f"{RESULTS}/efficiency/length_sweep_{{attn}}.tsv", caption="../report/length_sweep.rst", category="Efficiency"),
         fit=f"{RESULTS}/efficiency/length_fit_{{attn}}.json",
@@ -53,7 +55,7 @@ rule length_sweep:
         "../../envs/adaptive-retention.yaml"
     params:
         ar=AR,
-        model=BENCH["model"],
+        model=prepared_model(BENCH["model"]),
         lengths=" ".join(str(x) for x in BENCH["sweep"]["lengths"]),
         ratios=" ".join(str(x) for x in BENCH["sweep"]["ratios"]),
         batch=BENCH["sweep"]["batch_size"],

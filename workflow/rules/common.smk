@@ -1,9 +1,12 @@
 # Helpers shared by the rules: what to run, from the config. No rule here.
 import json
+import os
+import re
 import sys
 from pathlib import Path
 
-from adaptive_retention.data import DataError, check_available
+from adaptive_retention.data import TASKS as TASKS_SPEC, DataError, check_available
+from adaptive_retention.prepare import PreflightError, check_dataset, check_model, is_hub_model
 from adaptive_retention.train import TrainConfig
 
 RESULTS = config["results_dir"]
@@ -14,6 +17,57 @@ AR = config.get("cli") or f"{sys.executable} -m adaptive_retention.cli"
 PY = config.get("python") or sys.executable
 ANALYSIS = Path(workflow.basedir) / "analysis"
 BASELINES = [m for m in config["baselines"]]
+PREPARED = config.get("prepared_dir") or f"{RESULTS}/prepared"
+OFFLINE_JOB = "HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1"  # training and evaluation read snapshots only
+MADE_BY_RULES = {"resources/tiny-bert"}  # model folders a rule writes (not there yet at start-up)
+
+
+def model_of(task):
+    """The backbone a task trains: its own `tasks.<id>.train.model`, else the config's."""
+    return config["tasks"][task].get("train", {}).get("model", config["model"])
+
+
+def slug(model):
+    return model.replace("/", "--")
+
+
+HUB_MODELS = {slug(m): m for m in [*(model_of(t) for t in config["tasks"]), config["benchmark"].get("model") or config["model"]]
+              if m not in MADE_BY_RULES and is_hub_model(m)}
+
+
+def prepared_model(model):
+    """Where a job loads a backbone from: the prepared snapshot for hub ids, else the name itself."""
+    return f"{PREPARED}/models/{slug(model)}" if slug(model) in HUB_MODELS else model
+
+
+def prepared_inputs(task):
+    """A job's prepared inputs: the task's data snapshot and, for a hub backbone, the model snapshot."""
+    model = model_of(task)
+    return [f"{PREPARED}/data/{task}/manifest.json"] + ([f"{prepared_model(model)}/prepared.json"] if slug(model) in HUB_MODELS else [])
+
+
+def _preflight():
+    """Hub datasets and models resolved (metadata only) before any job: a script-only repo, a missing config or an
+    unknown id stops the run here, naming the task, the repo and the fix. Snapshots already prepared are not
+    checked again (so jobs on offline compute nodes, which parse this file too, never reach for the hub)."""
+    if workflow.remote_exec:
+        return []
+    problems = []
+    for task in config["tasks"]:
+        mirror = Path(config["data_dir"]) / TASKS_SPEC[task].local
+        uses_hub = config["source"] == "hub" or (config["source"] == "auto" and not mirror.is_dir())
+        if uses_hub and not Path(f"{PREPARED}/data/{task}/manifest.json").exists():
+            try:
+                check_dataset(task)
+            except PreflightError as e:
+                problems.append(f"pre-flight: {e}")
+    for s, model in HUB_MODELS.items():
+        if not Path(f"{PREPARED}/models/{s}/prepared.json").exists():
+            try:
+                check_model(model)
+            except PreflightError as e:
+                problems.append(f"pre-flight: {e}")
+    return problems
 
 
 def _check_data():
@@ -37,6 +91,7 @@ def _check_data():
                                    "retention": {**config["retention"], **run.get("retention", {}), "ratio": b}})
         except ValueError as e:
             problems.append(f"config study run {name}: {e}")
+    problems += _preflight() if not problems else []
     if problems:
         raise WorkflowError("\n".join(problems))
 
@@ -97,6 +152,7 @@ def train_sets(wildcards):
     keys = {"model": config["model"], "source": config["source"], "data_dir": config["data_dir"], **config["train"],
             **config["tasks"][wildcards.task].get("train", {}), **(STUDY["train"] if study is not None else {}),
             **((study or {}).get("train", {}))}
+    keys.update(model=prepared_model(keys["model"]), source="prepared", data_dir=f"{PREPARED}/data")
     pairs = [f"{k}={json.dumps(v)}" for k, v in keys.items()]
     if wildcards.variant != "full":
         retention = {**config["retention"], **((study or {}).get("retention", {}))}

@@ -3,6 +3,7 @@ rule evaluate:
     JSON of every result, and one JSON per (method, ratio) in eval/ beside it."""
     input:
         run=f"{RESULTS}/{{task}}/{{variant}}/seed{{seed}}/model/run.json",
+        prepared=lambda wc: f"{PREPARED}/data/{wc.task}/manifest.json",
     output:
         bundle=f"{RESULTS}/{{task}}/{{variant}}/seed{{seed}}/eval.json",
         examples=f"{RESULTS}/{{task}}/{{variant}}/seed{{seed}}/kept_examples.json",
@@ -27,11 +28,10 @@ rule evaluate:
         plan=eval_plan_json,
         size=lambda wc: f"--size {config['tasks'][wc.task]['eval_size']}" if config["tasks"][wc.task].get("eval_size") else "",
         tau=config.get("threshold_tau") or 0.5,
-        source=config["source"],
-        data_dir=config["data_dir"],
+        data_dir=f"{PREPARED}/data",
         retention=lambda wc: " ".join(f"'retention.{k}={json.dumps(v)}'" for k, v in config["retention"].items()),
     shell:
-        "{params.ar} evaluate --checkpoint {params.checkpoint} --out {params.per_ratio} --bundle {output.bundle} "
+        f"{OFFLINE_JOB} " "{params.ar} evaluate --checkpoint {params.checkpoint} --out {params.per_ratio} --bundle {output.bundle} "
         "--examples-out {output.examples} "
         "--plan {params.plan} {params.size} --tau {params.tau} --quiet "
-        "--source {params.source} --data-dir {params.data_dir} --set {params.retention} > {log} 2>&1"
+        "--source prepared --data-dir {params.data_dir} --set {params.retention} > {log} 2>&1"

@@ -17,7 +17,8 @@ rule train:
     """Fine-tune one (task, variant, seed): the full model, learned retention at one budget, or a study run
     (r<ρ>-<ablation or β/γ/ζ value>, see common.smk: study_runs)."""
     input:
-        model=lambda wc: ["resources/tiny-bert"] if config["model"] == "resources/tiny-bert" else [],
+        model=lambda wc: ["resources/tiny-bert"] if model_of(wc.task) == "resources/tiny-bert" else [],
+        prepared=lambda wc: prepared_inputs(wc.task),
     output:
         run=f"{RESULTS}/{{task}}/{{variant}}/seed{{seed}}/model/run.json",
         trace=f"{RESULTS}/{{task}}/{{variant}}/seed{{seed}}/trace.tsv",
@@ -42,5 +43,5 @@ rule train:
         flag=lambda wc: "--full" if wc.variant == "full" else f"--ratio {budget_of(wc.variant)}",
         sets=train_sets,
     shell:
-        "{params.ar} train --task {wildcards.task} {params.flag} --seed {wildcards.seed} --out {params.out} --quiet "
+        f"{OFFLINE_JOB} " "{params.ar} train --task {wildcards.task} {params.flag} --seed {wildcards.seed} --out {params.out} --quiet "
         "--set {params.sets} > {log} 2>&1"

@@ -1,0 +1,190 @@
+"""Fetch once, where the network is: pre-flight checks of hub sources and model ids, and snapshots of
+each task's splits and each hub model that training and evaluation jobs then read offline.
+
+- `check_dataset(task)` / `check_model(name)`: resolve metadata only (a dataset's builder: card,
+  configs, data-file patterns; a model's config.json), and turn the Hub's failures into one line that
+  names the task, the repo and the fix. The workflow runs them at start-up, before any job.
+- `prepare_data(task, source, data_dir, out)`: the task's train and eval records (after the document
+  split where a mirror has one split) as Arrow folders (`save_to_disk`, memory-mapped on reading),
+  with `manifest.json` (origin, rows, label names, repo, config, requested and resolved revision).
+- `prepare_model(name, out)`: a hub model's files (config, weights, tokenizer) with its manifest.
+Both write into a temporary folder and rename it: a snapshot is complete or absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+from .backbones import MINILM_NAMES
+from .data import (MANIFEST, SPLITS, ArchiveSource, HubSource, _raw_records, archive_url, fetch_archive, get_task, hub_offline,
+                   spec_labels)
+
+
+class PreflightError(ValueError):
+    """A hub source or model id that would fail inside a job: the message names the task, the repo and the fix."""
+
+
+# --- pre-flight ----------------------------------------------------------------------------------
+
+
+def is_hub_model(name: str) -> bool:
+    """A model name that only the hub can resolve (not a folder, not the offline MiniLM)."""
+    return not os.path.isdir(name) and name not in MINILM_NAMES
+
+
+def _offline_error(what: str) -> PreflightError:
+    return PreflightError(f"{what}: hub sources cannot be checked offline (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE is set) and "
+                          f"no snapshot is prepared; unset them where the network is, or use `source: local` with a mirror folder")
+
+
+def check_dataset(task: str) -> str:
+    """Resolve a task's hub source without downloading its data; returns what was found."""
+    spec = get_task(task)
+    source = spec.hub
+    where = f"task {task!r}: {source.describe()}"
+    if hub_offline():
+        raise _offline_error(where)
+    if isinstance(source, ArchiveSource):
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(urllib.request.Request(archive_url(source), method="HEAD"), timeout=60) as r:
+                return f"{where}: release archive reachable ({r.headers.get('Content-Length', '?')} bytes)"
+        except (urllib.error.URLError, OSError) as e:
+            raise PreflightError(f"{where}: release archive not reachable ({e}); fix: check the URL in data.HUB") from None
+    return _check_hub_dataset(where, spec, source)
+
+
+def _check_hub_dataset(where: str, spec, source: HubSource) -> str:
+    import datasets
+
+    try:
+        builder = datasets.load_dataset_builder(source.repo, source.config, revision=source.revision, data_dir=source.data_dir)
+    except RuntimeError as e:
+        if "scripts are no longer supported" in str(e):
+            raise PreflightError(f"{where}: the revision holds only a loading script, which datasets >= 4 refuses ({e}); fix: "
+                                 f"point the task at a parquet revision (the Hub's export: revision 'refs/convert/parquet' with "
+                                 f"data_dir '<config>') or at the dataset's release archive") from None
+        raise PreflightError(f"{where}: {type(e).__name__}: {e}") from None
+    except ValueError as e:  # a missing or unknown config: datasets lists the ones there are
+        raise PreflightError(f"{where}: config problem — {' '.join(str(e).split())}; fix: name one of the repo's configs") from None
+    except Exception as e:  # DatasetNotFoundError, HfUriError, revision not found, connection errors
+        fix = " (ids need a namespace: 'namespace/name')" if "/" not in source.repo else ""
+        raise PreflightError(f"{where}: cannot resolve ({type(e).__name__}: {' '.join(str(e).split())}){fix}") from None
+    files = builder.config.data_files or {}
+    missing = [s for s in spec.splits.values() if files and s not in files]
+    if missing:
+        raise PreflightError(f"{where}: no split(s) {missing} (has {sorted(files)}); fix: the task's split names in data.TASKS")
+    return f"{where}: config {builder.config.name!r}, splits {sorted(files) or '?'}"
+
+
+def check_model(name: str, revision: str = "main") -> str:
+    """Resolve a hub model's config.json (not its weights); folders and the offline MiniLM pass as they are."""
+    if not is_hub_model(name):
+        return f"model {name!r}: local"
+    where = f"model {name!r}"
+    if "/" not in name:
+        raise PreflightError(f"{where}: a hub id without a namespace works only through the Hub's legacy redirect; fix: use the "
+                             f"namespaced id (e.g. distilbert/{name} for the DistilBERT checkpoints)")
+    if hub_offline():
+        raise _offline_error(where)
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(name, revision=revision)
+    except Exception as e:
+        raise PreflightError(f"{where}: cannot resolve its config ({type(e).__name__}: {' '.join(str(e).split())[:400]})") from None
+    return f"{where}: {config.model_type}"
+
+
+# --- snapshots -----------------------------------------------------------------------------------
+
+
+def _atomic_folder(out: Path, write) -> Path:
+    """Run write(tmp) into a temporary sibling folder, then swap it in: a snapshot is whole or absent."""
+    out = Path(out)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        write(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return out
+
+
+def _resolved_revision(source) -> str | None:
+    if isinstance(source, HubSource):
+        from huggingface_hub import HfApi
+
+        return HfApi().dataset_info(source.repo, revision=source.revision).sha
+    return None
+
+
+def prepare_data(task: str, source: str, data_dir: str | os.PathLike | None, out: str | os.PathLike, split_seed: int = 0) -> dict:
+    """Snapshot a task's train and eval records into `out` (Arrow folders + manifest.json); returns the manifest."""
+    import datasets
+
+    spec = get_task(task)
+    if source not in ("auto", "local", "hub"):  # not 'prepared': a snapshot is made from a real source
+        raise ValueError(f"unknown source {source!r}; allowed: ['auto', 'local', 'hub']")
+    manifest = {"task": task, "source": source, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "datasets": datasets.__version__,
+                "split_seed": split_seed, "splits": {}}
+
+    def write(tmp: Path):
+        for split in SPLITS:
+            records, everything, origin, hub_labels = _raw_records(spec, split, source, data_dir, split_seed)
+            ds = records if isinstance(records, datasets.Dataset) else datasets.Dataset.from_list(list(records))
+            ds.save_to_disk(str(tmp / split))
+            manifest["splits"][split] = {"rows": len(ds), "origin": origin}
+            manifest["labels"] = list(hub_labels or spec_labels(spec, everything))
+            if origin.startswith("hub:"):
+                manifest["hub"] = {"source": spec.hub.describe(), "requested_revision": getattr(spec.hub, "revision", None),
+                                   "resolved_revision": _resolved_revision(spec.hub)}
+                if isinstance(spec.hub, ArchiveSource):
+                    manifest["hub"]["archive_sha1"] = _sha1(fetch_archive(spec.hub))
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
+
+    _atomic_folder(Path(out), write)
+    return manifest
+
+
+def _sha1(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+MODEL_PATTERNS = ["*.json", "*.txt", "*.model", "*.safetensors"]
+
+
+def prepare_model(name: str, out: str | os.PathLike, revision: str = "main") -> dict:
+    """Snapshot a hub model (config, tokenizer, weights: safetensors, else pytorch_model.bin) into `out`."""
+    from huggingface_hub import HfApi, snapshot_download
+
+    check_model(name, revision)
+    info = HfApi().model_info(name, revision=revision)
+    files = [s.rfilename for s in info.siblings or []]
+    patterns = MODEL_PATTERNS + ([] if any(f.endswith(".safetensors") for f in files) else ["pytorch_model.bin"])
+    manifest = {"id": name, "requested_revision": revision, "resolved_revision": info.sha,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+    def write(tmp: Path):
+        snapshot_download(name, revision=info.sha, local_dir=str(tmp), allow_patterns=patterns)
+        shutil.rmtree(tmp / ".cache", ignore_errors=True)
+        (tmp / "prepared.json").write_text(json.dumps(manifest, indent=2))
+
+    _atomic_folder(Path(out), write)
+    return manifest
