@@ -53,8 +53,8 @@ class LocalHub:
         """The environment of a process that reaches this Hub as if it were huggingface.co (and github.com for
         release archives), with its own caches; the offline switches removed."""
         env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
-        env.update(HF_ENDPOINT=self.url, ADAPTIVE_RETENTION_ARCHIVE_ENDPOINT=self.url, HF_HOME=str(self.cache / "hf"),
-                   ADAPTIVE_RETENTION_CACHE=str(self.cache / "ar"), HF_HUB_DISABLE_TELEMETRY="1", **extra)
+        env.update({"HF_ENDPOINT": self.url, "ADAPTIVE_RETENTION_ARCHIVE_ENDPOINT": self.url, "HF_HOME": str(self.cache / "hf"),
+                    "ADAPTIVE_RETENTION_CACHE": str(self.cache / "ar"), "HF_HUB_DISABLE_TELEMETRY": "1", **extra})
         return env
 
 

@@ -43,7 +43,7 @@ print(json.dumps(out))
 
 @pytest.fixture(scope="module")
 def loaded(local_hub):
-    return run_py(local_hub, LOAD % (PAPER_TASKS + ("arxiv-category",)))
+    return run_py(local_hub, LOAD % ((*PAPER_TASKS, "arxiv-category"),))
 
 
 @pytest.mark.parametrize("task", PAPER_TASKS)
@@ -61,9 +61,9 @@ def test_every_paper_task_loads_through_the_hub_path(task, loaded, local_hub):
         assert got["train"]["arrow"], "hub records should stay Arrow-backed, not be copied into a list"
 
 
-def test_sst2_namespaced_repo_loads_and_the_legacy_id_fails(loaded, local_hub):
+def test_sst2_namespaced_repo_loads_and_the_legacy_id_fails(loaded, local_hub, tmp_path):
     assert HUB["sst2"].repo == "nyu-mll/glue" and loaded["sst2"]["train"]["labels"] == ["negative", "positive"]
-    err = run_py(local_hub, FAIL % ("glue", "sst2", None, None))
+    err = run_py(local_hub, FAIL % ("glue", "sst2", None, None), HF_HOME=str(tmp_path))
     assert err["error"] in ("DatasetNotFoundError", "HfUriError", "HFValidationError"), err
 
 
@@ -81,17 +81,17 @@ except Exception as e:
 """
 
 
-def test_script_only_repos_are_refused_and_their_replacements_load(loaded, local_hub):
-    for repo in ("theatticusproject/cuad-qa", "allenai/qasper"):
-        err = run_py(local_hub, FAIL % (repo, None, None, None))
+def test_script_only_repos_are_refused_and_their_replacements_load(loaded, local_hub, tmp_path):
+    for repo in ("theatticusproject/cuad-qa", "allenai/qasper"):  # a fresh cache: datasets falls back to a cached copy
+        err = run_py(local_hub, FAIL % (repo, None, None, None), HF_HOME=str(tmp_path))
         assert err["error"] == "RuntimeError" and "Dataset scripts are no longer supported" in err["message"], err
     assert HUB["qasper"].revision == "refs/convert/parquet" and loaded["qasper"]["eval"]["examples"] > 0
     assert loaded["cuad"]["eval"]["rows"] > 0  # from the release archive
 
 
 @pytest.mark.parametrize("task", ["arxiv", "pubmed"])
-def test_two_config_repos_need_a_config_name(task, loaded, local_hub):
-    err = run_py(local_hub, FAIL % (HUB[task].repo, None, HUB[task].revision, None))
+def test_two_config_repos_need_a_config_name(task, loaded, local_hub, tmp_path):
+    err = run_py(local_hub, FAIL % (HUB[task].repo, None, HUB[task].revision, None), HF_HOME=str(tmp_path))
     assert err["error"] == "ValueError" and "section" in err["message"] and "document" in err["message"], err
     assert HUB[task].config == "section" and loaded[task]["train"]["examples"] > 0
 
@@ -194,7 +194,7 @@ for task in ("arxiv-category", "cuad"):
 print(json.dumps(out))
 """
     offline = run_py(local_hub, code, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_ENDPOINT="http://127.0.0.1:9")
-    online = run_py(local_hub, LOAD % ("arxiv-category", "cuad"))
+    online = run_py(local_hub, LOAD % (("arxiv-category", "cuad"),))
     for task in ("arxiv-category", "cuad"):
         assert offline[task][0] == online[task]["eval"]["examples"] and offline[task][1] == online[task]["eval"]["labels"]
         assert offline[task][2].startswith("prepared:")

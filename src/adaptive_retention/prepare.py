@@ -62,7 +62,18 @@ def check_dataset(task: str) -> str:
 
 def _check_hub_dataset(where: str, spec, source: HubSource) -> str:
     import datasets
+    from huggingface_hub import HfApi
 
+    try:  # the file list first: datasets falls back to its cache on failure, which can hide why the hub refused
+        files = HfApi().list_repo_files(source.repo, repo_type="dataset", revision=source.revision)
+    except Exception as e:  # RepositoryNotFound, RevisionNotFound, HfUriError, connection errors
+        fix = " (ids need a namespace: 'namespace/name')" if "/" not in source.repo else ""
+        raise PreflightError(f"{where}: cannot resolve ({type(e).__name__}: {' '.join(str(e).split())[:300]}){fix}") from None
+    script = f"{source.repo.rsplit('/', 1)[-1]}.py"
+    if script in files:
+        raise PreflightError(f"{where}: the revision holds only a loading script ({script}), which datasets >= 4 refuses; fix: "
+                             f"point the task at a parquet revision (the Hub's export: revision 'refs/convert/parquet' with "
+                             f"data_dir '<config>') or at the dataset's release archive")
     try:
         builder = datasets.load_dataset_builder(source.repo, source.config, revision=source.revision, data_dir=source.data_dir)
     except RuntimeError as e:
