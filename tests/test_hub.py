@@ -198,3 +198,15 @@ print(json.dumps(out))
     for task in ("arxiv-category", "cuad"):
         assert offline[task][0] == online[task]["eval"]["examples"] and offline[task][1] == online[task]["eval"]["labels"]
         assert offline[task][2].startswith("prepared:")
+
+
+def test_readme_hub_table_matches_the_registry():
+    text = (ROOT / "README.md").read_text()
+    table = text[text.index("<!-- hub sources -->"):text.index("<!-- /hub sources -->")]
+    rows = {line.split("|")[1].strip(" `"): line for line in table.splitlines() if line.startswith("| `")}
+    assert set(rows) == set(HUB)
+    for task, source in HUB.items():
+        where = getattr(source, "repo", None) or source.url
+        assert f"`{where}`" in rows[task], task
+        if hasattr(source, "revision"):
+            assert f"`{source.revision}`" in rows[task] and f"`{source.config or source.data_dir}`" in rows[task], task

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SLURM = ROOT / "tests" / "slurm"
@@ -81,3 +82,40 @@ def test_failing_job_is_reported_with_its_log(cluster, tmp_path):
     assert "Error in rule fail_on_purpose" in text and "logs/fail_on_purpose.log" in text, text[-3000:]
     states = subprocess.run(["sacct", "-n", "-X", "-P", "-S", start, "-o", "State"], capture_output=True, text=True, check=True).stdout.split()
     assert states == ["FAILED"], states
+
+
+HUB_TARGETS = ["sst2/full/seed0/eval.json", "cuad/full/seed0/eval.json"]
+
+
+def test_paper_path_prepares_from_the_hub_and_jobs_run_offline(cluster, local_hub, tmp_path):
+    """The paper config's path in small: `source: hub` and a hub model id, submitted with the profile while the
+    submitting host reaches the (local) Hub. The preparation rules run on the submitting host (localrules) and
+    fetch from the Hub; the train and evaluate jobs run through sbatch with HF_HUB_OFFLINE=1 and succeed from
+    the snapshots alone."""
+    cfg = yaml.safe_load((ROOT / "config/test.yaml").read_text())
+    results = "results/test-hub-slurm"
+    shutil.rmtree(ROOT / results, ignore_errors=True)
+    cfg.update(results_dir=results, source="hub", model="distilbert/distilbert-base-uncased", budgets=[0.5],
+               tasks={"sst2": cfg["tasks"]["sst2"], "cuad": {"train": {"train_size": 24, "epochs": 1, "batch_size": 8, "lr": 1.0e-3,
+                                                                        "max_length": 48}, "eval_size": 20}},
+               benchmark={**cfg["benchmark"], "enabled": False}, theory={**cfg["theory"], "enabled": False},
+               study={**cfg["study"], "enabled": False})
+    config = tmp_path / "hub.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    start = time.strftime("%Y-%m-%dT%H:%M:%S")
+    run = subprocess.run([sys.executable, "-m", "snakemake", "--configfile", str(config), *PROFILE_ARGS,
+                          *[f"{results}/{t}" for t in HUB_TARGETS]], cwd=ROOT, env=local_hub.env(), capture_output=True, text=True,
+                         timeout=900)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    prepared = ROOT / results / "prepared"
+    for task in ("sst2", "cuad"):
+        manifest = json.loads((prepared / "data" / task / "manifest.json").read_text())
+        assert manifest["splits"]["train"]["origin"].startswith("hub:")
+        origin = json.loads((ROOT / results / task / "full/seed0/model/run.json").read_text())["train_origin"]
+        assert origin.startswith(f"prepared:{results}/prepared/data/{task}/train <- hub:"), origin
+    assert json.loads((prepared / "models/distilbert--distilbert-base-uncased/prepared.json").read_text())["id"] == \
+        "distilbert/distilbert-base-uncased"
+    sacct = subprocess.run(["sacct", "-n", "-X", "-P", "-S", start, "-o", "JobID,State"], capture_output=True, text=True,
+                           check=True).stdout.split()
+    assert len(sacct) == 4 and all(j.endswith("|COMPLETED") for j in sacct), sacct  # 2 × train, 2 × evaluate; prepare ran locally
+    assert (run.stdout + run.stderr).count("localrule prepare_") == 3  # 2 datasets + 1 model, on the submitting host

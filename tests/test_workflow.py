@@ -30,12 +30,28 @@ def test_lint_is_clean():
     assert out.returncode == 0 and "Lints for" not in text, text[-4000:]
 
 
-def test_paper_grid_resolves():
-    out = smk("-n", "--configfile", "config/paper.yaml", "--quiet", "rules")
+def test_paper_grid_resolves_and_passes_preflight_against_the_local_hub(local_hub):
+    out = subprocess.run(SNAKEMAKE + ["-n", "--configfile", "config/paper.yaml", "--quiet", "rules"], cwd=ROOT, env=local_hub.env(),
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out.stdout, re.M))
     # 6 tasks × (full + 2 budgets) × 3 seeds, plus 14 study runs (reference, 3 ablations, 4 β + 3 γ + 3 ζ values)
     assert counts["train"] == "68" and counts["evaluate"] == "68" and counts["aggregate"] == "1"
     assert counts["tables"] == counts["figures"] == counts["theory_summary"] == "1"
+    assert counts["prepare_data"] == "6" and counts["prepare_model"] == "2"  # DistilBERT and Longformer, fetched once
+
+
+def test_paper_grid_with_a_broken_id_stops_before_any_job(local_hub):
+    out = subprocess.run(SNAKEMAKE + ["-n", "--configfile", "config/paper.yaml", "--config", "model=distilbert/no-such-model"], cwd=ROOT,
+                         env=local_hub.env(), capture_output=True, text=True)
+    text = out.stdout + out.stderr
+    assert out.returncode != 0 and "pre-flight: model 'distilbert/no-such-model'" in text and "Job stats" not in text, text[-3000:]
+
+
+def test_paper_grid_offline_says_hub_sources_cannot_be_checked():
+    out = smk("-n", "--configfile", "config/paper.yaml", check=False)
+    text = out.stdout + out.stderr
+    assert out.returncode != 0 and "cannot be checked offline" in text and "source: local" in text, text[-3000:]
 
 
 def test_bad_config_value_fails_at_start_up_naming_the_key(tmp_path):

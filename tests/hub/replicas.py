@@ -170,13 +170,13 @@ def qasper(root: Path, data_dir: Path) -> dict:
     return {"train": len(parts["train"]), "eval": len(parts["eval"])}
 
 
-def _summarisation_repo(root: Path, task: str, splits: dict[str, list[dict]]) -> None:
+def _summarisation_repo(root: Path, task: str, splits: dict[str, list[dict]], configs=(("section", "\n"), ("document", " "))) -> None:
     files = {}
-    for config, sep in (("section", "\n"), ("document", " ")):
+    for config, sep in configs:
         for s, rows in splits.items():
             files[f"{config}/{s}-00000-of-00001.parquet"] = _parquet(
                 [{"article": sep.join(r["article"].split("\n")), "abstract": r["abstract"]} for r in rows])
-    files["README.md"] = _card({c: {s: f"{c}/{s}-*" for s in splits} for c in ("section", "document")})
+    files["README.md"] = _card({c: {s: f"{c}/{s}-*" for s in splits} for c, _ in configs})
     _repo(root, "datasets", HUB[task].repo, {HUB[task].revision: files})
 
 
@@ -206,7 +206,7 @@ def arxiv(root: Path, data_dir: Path, n_articles: int | None = None, seed: int =
     n = len(papers)
     splits = {"train": papers[: n - 2 * max(1, n // 10)], "validation": papers[n - 2 * max(1, n // 10): n - max(1, n // 10)],
               "test": papers[n - max(1, n // 10):]}
-    _summarisation_repo(root, "arxiv", splits)
+    _summarisation_repo(root, "arxiv", splits, (("section", "\n"),) if n_articles else (("section", "\n"), ("document", " ")))
     return {"train": len(splits["train"]), "eval": len(splits["test"])}
 
 
