@@ -28,16 +28,22 @@ s = load_examples("arxiv", "train", "prepared", sys.argv[1])
 print(len(s.examples), sum(len(x) for e in s.examples for x in e["sentences"]))
 """
 FEATURIZE = """
-import sys, time
+import sys, time, tracemalloc
 from transformers import AutoTokenizer
 from adaptive_retention.backbones import resolve_model_path
 from adaptive_retention.data import load_examples
 from adaptive_retention.tasks import summarization
 s = load_examples("arxiv", "train", "prepared", sys.argv[1], size=int(sys.argv[2]), seed=0)
 tok = AutoTokenizer.from_pretrained(resolve_model_path("minilm"))
+summarization.featurize(s.examples[:1], tok, 4096, k=7)  # warm the tokenizer and scorer
 t = time.perf_counter()
+f = summarization.featurize(s.examples, tok, 4096, k=7)  # timed untraced
+seconds = time.perf_counter() - t
+del f
+tracemalloc.start()  # Python objects the features hold (RSS does not grow while freed heap is reused)
 f = summarization.featurize(s.examples, tok, 4096, k=7)
-print(len(f), sum(len(x["input_ids"]) for x in f), time.perf_counter() - t)
+held, _ = tracemalloc.get_traced_memory()
+print(len(f), sum(len(x["input_ids"]) for x in f), seconds, held / 2**20)
 """
 
 
@@ -77,11 +83,10 @@ def main() -> None:
         rows["load_examples (snapshot -> examples)"], out = peak(py + ["-c", LOAD, str(tmp / "prep")], offline)
         n_train, chars = map(int, out.split())
         imports, _ = peak(py + ["-c", "import datasets, transformers, adaptive_retention.data, adaptive_retention.tasks"], offline)
-        baseline, _ = peak(py + ["-c", FEATURIZE, str(tmp / "prep"), "1"], offline)
-        feat, out = peak(py + ["-c", FEATURIZE, str(tmp / "prep"), str(args.featurize)], offline)
-        n_feat, tokens, seconds = out.split()
+        _, out = peak(py + ["-c", FEATURIZE, str(tmp / "prep"), str(args.featurize)], offline)
+        n_feat, tokens, seconds, grown = out.split()
         server.shutdown()
-    per_feature = (feat - baseline) / int(n_feat)
+    per_feature = float(grown) / int(n_feat)  # memory the features hold (tracemalloc, inside the process)
     per_example = (rows["load_examples (snapshot -> examples)"] - imports) / n_train  # beyond the interpreter and its imports
     report = {"articles": n_train, "text_chars": chars, "peak_mib": rows, "imports_mib": imports, "mib_per_example": per_example, "featurize": {"n": int(n_feat), "tokens": int(tokens),
               "seconds": float(seconds), "mib_per_feature": per_feature},

@@ -151,5 +151,5 @@ def test_bad_source_and_split():
 
 
 def test_hub_offline_is_a_clear_error():
-    with pytest.raises(DataError, match="hub dataset glue/sst2 split 'train': cannot load"):
+    with pytest.raises(DataError, match="hub dataset nyu-mll/glue config sst2 @ a3f3ab7[0-9a-f]+ split 'train': cannot load"):
         load_examples("sst2", "train", "hub")

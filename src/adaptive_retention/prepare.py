@@ -31,6 +31,11 @@ class PreflightError(ValueError):
 # --- pre-flight ----------------------------------------------------------------------------------
 
 
+def model_slug(name: str) -> str:
+    """The folder name of a prepared hub model: `namespace--name`."""
+    return name.replace("/", "--")
+
+
 def is_hub_model(name: str) -> bool:
     """A model name that only the hub can resolve (not a folder, not the offline MiniLM)."""
     return not os.path.isdir(name) and name not in MINILM_NAMES

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from adaptive_retention.data import TASKS as TASKS_SPEC, DataError, check_available
-from adaptive_retention.prepare import PreflightError, check_dataset, check_model, is_hub_model
+from adaptive_retention.prepare import PreflightError, check_dataset, check_model, is_hub_model, model_slug as slug
 from adaptive_retention.train import TrainConfig
 
 RESULTS = config["results_dir"]
@@ -25,10 +25,6 @@ MADE_BY_RULES = {"resources/tiny-bert"}  # model folders a rule writes (not ther
 def model_of(task):
     """The backbone a task trains: its own `tasks.<id>.train.model`, else the config's."""
     return config["tasks"][task].get("train", {}).get("model", config["model"])
-
-
-def slug(model):
-    return model.replace("/", "--")
 
 
 HUB_MODELS = {slug(m): m for m in [*(model_of(t) for t in config["tasks"]), config["benchmark"].get("model") or config["model"]]
