@@ -1,11 +1,15 @@
 """Peak memory of the largest task's data path, measured on a scaled replica: N synthetic ArXiv articles
 (sentences and sentence counts drawn from the mirror's real full-text papers) served by the local Hub of
-the tests, then (1) `prepare-data` from the hub into an Arrow snapshot, (2) `load_examples` of the
-snapshot's train split (what a training job does first), (3) `featurize` of a sample at 4,096 tokens,
-each in its own process under /usr/bin/time (peak RSS). Prints a table and the linear extrapolation to the
-203,037 training articles of ccdv/arxiv-summarization.
+the tests, then, each in its own process under /usr/bin/time (peak RSS):
+(1) `prepare-data` from the hub into an Arrow snapshot;
+(2) `load_examples` of the snapshot's train split: every article as Python strings (the old training path);
+(3) `train.training_data` on M articles: what a training job now does — examples streamed from the
+    snapshot, featurised a chunk at a time at 4,096 tokens, features kept as compact arrays (their size by
+    sys.getsizeof, seconds per article);
+(4) the old features as Python lists, for comparison (tracemalloc, a few articles).
+Prints a table and the linear extrapolation to the 203,037 training articles of ccdv/arxiv-summarization.
 
-    .venv/bin/python scripts/arxiv_memory.py --articles 20000 --featurize 200
+    .venv/bin/python scripts/arxiv_memory.py --articles 20000 --train-size 100 --out measurements/arxiv_memory.json
 """
 
 import argparse
@@ -27,23 +31,30 @@ from adaptive_retention.data import load_examples
 s = load_examples("arxiv", "train", "prepared", sys.argv[1])
 print(len(s.examples), sum(len(x) for e in s.examples for x in e["sentences"]))
 """
-FEATURIZE = """
-import sys, time, tracemalloc
+TRAINING_DATA = """
+import sys, time
+from transformers import AutoTokenizer
+from adaptive_retention.backbones import resolve_model_path
+from adaptive_retention.train import TrainConfig, training_data
+tok = AutoTokenizer.from_pretrained(resolve_model_path("minilm"))
+cfg = TrainConfig(task="arxiv", source="prepared", data_dir=sys.argv[1], train_size=int(sys.argv[2]), k=7)
+t = time.perf_counter()
+split, n, features = training_data(cfg, tok, 4096)
+seconds = time.perf_counter() - t
+held = sum(sys.getsizeof(f) + sum(sys.getsizeof(v) for v in f.values()) for f in features)  # arrays own their buffers
+print(n, sum(len(f["input_ids"]) for f in features), seconds, held / 2**20)
+"""
+LIST_FEATURES = """
+import sys, tracemalloc
 from transformers import AutoTokenizer
 from adaptive_retention.backbones import resolve_model_path
 from adaptive_retention.data import load_examples
 from adaptive_retention.tasks import summarization
 s = load_examples("arxiv", "train", "prepared", sys.argv[1], size=int(sys.argv[2]), seed=0)
 tok = AutoTokenizer.from_pretrained(resolve_model_path("minilm"))
-summarization.featurize(s.examples[:1], tok, 4096, k=7)  # warm the tokenizer and scorer
-t = time.perf_counter()
-f = summarization.featurize(s.examples, tok, 4096, k=7)  # timed untraced
-seconds = time.perf_counter() - t
-del f
-tracemalloc.start()  # Python objects the features hold (RSS does not grow while freed heap is reused)
+tracemalloc.start()
 f = summarization.featurize(s.examples, tok, 4096, k=7)
-held, _ = tracemalloc.get_traced_memory()
-print(len(f), sum(len(x["input_ids"]) for x in f), seconds, held / 2**20)
+print(len(f), tracemalloc.get_traced_memory()[0] / 2**20)
 """
 
 
@@ -59,7 +70,8 @@ def peak(cmd: list[str], env: dict) -> tuple[float, str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--articles", type=int, default=20000)
-    ap.add_argument("--featurize", type=int, default=200, help="articles featurised for the per-feature cost")
+    ap.add_argument("--train-size", type=int, default=100, help="articles a training job featurises in step (3)")
+    ap.add_argument("--list-size", type=int, default=20, help="articles featurised into Python lists in step (4)")
     ap.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
     ap.add_argument("--out", help="also write the figures as JSON here")
     args = ap.parse_args()
@@ -83,24 +95,33 @@ def main() -> None:
         rows["load_examples (snapshot -> examples)"], out = peak(py + ["-c", LOAD, str(tmp / "prep")], offline)
         n_train, chars = map(int, out.split())
         imports, _ = peak(py + ["-c", "import datasets, transformers, adaptive_retention.data, adaptive_retention.tasks"], offline)
-        _, out = peak(py + ["-c", FEATURIZE, str(tmp / "prep"), str(args.featurize)], offline)
-        n_feat, tokens, seconds, grown = out.split()
+        rows["training_data (stream -> compact features)"], out = peak(py + ["-c", TRAINING_DATA, str(tmp / "prep"),
+                                                                              str(args.train_size)], offline)
+        n_feat, tokens, seconds, held = out.split()
+        _, out = peak(py + ["-c", LIST_FEATURES, str(tmp / "prep"), str(args.list_size)], offline)
+        n_list, list_held = out.split()
         server.shutdown()
-    per_feature = float(grown) / int(n_feat)  # memory the features hold (tracemalloc, inside the process)
+    per_feature = float(held) / int(n_feat)
+    per_list_feature = float(list_held) / int(n_list)
     per_example = (rows["load_examples (snapshot -> examples)"] - imports) / n_train  # beyond the interpreter and its imports
-    report = {"articles": n_train, "text_chars": chars, "peak_mib": rows, "imports_mib": imports, "mib_per_example": per_example, "featurize": {"n": int(n_feat), "tokens": int(tokens),
-              "seconds": float(seconds), "mib_per_feature": per_feature},
-              "extrapolated_203k_mib": {"load_examples": per_example * FULL_TRAIN, "features": per_feature * FULL_TRAIN,
-                                        "featurize_hours_one_core": float(seconds) / int(n_feat) * FULL_TRAIN / 3600}}
+    job_peak = rows["training_data (stream -> compact features)"] + per_feature * (FULL_TRAIN - int(n_feat))
+    report = {"articles": n_train, "text_chars": chars, "peak_mib": rows, "imports_mib": imports, "mib_per_example": per_example,
+              "training_data": {"n": int(n_feat), "tokens": int(tokens), "seconds": float(seconds), "mib_per_compact_feature": per_feature},
+              "list_features": {"n": int(n_list), "mib_per_feature": per_list_feature},
+              "extrapolated_203k": {"old_examples_gib": per_example * FULL_TRAIN / 1024, "old_list_features_gib": per_list_feature * FULL_TRAIN / 1024,
+                                    "compact_features_gib": per_feature * FULL_TRAIN / 1024, "train_job_peak_gib": job_peak / 1024,
+                                    "featurize_hours_one_core": float(seconds) / int(n_feat) * FULL_TRAIN / 3600}}
+    e = report["extrapolated_203k"]
     print(f"scaled replica: {n_train} train articles, {chars / 1e6:.0f} M characters of sentences ({chars / n_train / 1e3:.0f} k per article)")
-    print(f"  {'interpreter + imports':<40} peak RSS {imports:8.0f} MiB")
+    print(f"  {'interpreter + imports':<44} peak RSS {imports:8.0f} MiB")
     for name, mib in rows.items():
-        print(f"  {name:<40} peak RSS {mib:8.0f} MiB")
-    print(f"  featurize {n_feat} articles at 4,096 tokens (k=7)     {per_feature:8.2f} MiB per feature, {float(seconds) / int(n_feat):.2f} s per article")
-    e = report["extrapolated_203k_mib"]
-    print(f"  examples beyond the imports: {per_example * 1024:.0f} KiB per article")
-    print(f"extrapolated to {FULL_TRAIN:,} articles of this length: examples {e['load_examples'] / 1024:.1f} GiB, features {e['features'] / 1024:.1f} GiB, "
-          f"featurising {e['featurize_hours_one_core']:.1f} h on one core")
+        print(f"  {name:<44} peak RSS {mib:8.0f} MiB")
+    print(f"  old path: examples {per_example * 1024:.0f} KiB per article; features as lists {per_list_feature:.3f} MiB per article "
+          f"({n_list} articles)")
+    print(f"  new path: features as arrays {per_feature:.3f} MiB per article ({n_feat} articles, {float(seconds) / int(n_feat):.2f} s each)")
+    print(f"extrapolated to {FULL_TRAIN:,} articles of this length: old path examples {e['old_examples_gib']:.1f} GiB + features "
+          f"{e['old_list_features_gib']:.1f} GiB; new path: a training job's peak {e['train_job_peak_gib']:.1f} GiB "
+          f"(features {e['compact_features_gib']:.1f} GiB); featurising {e['featurize_hours_one_core']:.1f} h on one core")
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2))
 

@@ -457,24 +457,47 @@ class Split:
     labels: tuple[str, ...] = ()
 
 
-def load_examples(task: str, split: str, source: str = "auto", data_dir: str | os.PathLike | None = None,
-                  size: int | None = None, seed: int = 0, split_seed: int = 0) -> Split:
-    spec = get_task(task)
-    records, everything, origin, hub_labels = _raw_records(spec, split, source, data_dir, split_seed)
-    examples = []
+def _examples_of(spec: TaskSpec, records, origin: str):
+    """Examples of each record in order, made one record at a time; a bad record names where it came from."""
     for i, r in enumerate(records):
         try:
-            examples.extend(spec.to_examples(r, i))
+            yield from spec.to_examples(r, i)
         except (KeyError, TypeError, ValueError) as e:
             raise DataError(f"{origin}: record {i + 1}: bad or missing field ({type(e).__name__}: {e})") from None
-    if not examples:
-        raise DataError(f"{origin}: no usable {spec.kind} examples for task {spec.id!r}")
+
+
+def stream_examples(task: str, split: str, source: str = "auto", data_dir: str | os.PathLike | None = None,
+                    size: int | None = None, seed: int = 0, split_seed: int = 0):
+    """(Split without examples, how many examples it yields, a generator of them): the same examples as
+    `load_examples`, in the same order, without holding them all — records stay where they are (memory-mapped
+    Arrow for hub and prepared sources) and are converted once to choose the subsample (labels only) and once
+    more as they are consumed. What a training job uses on long-document tasks."""
+    spec = get_task(task)
+    records, everything, origin, hub_labels = _raw_records(spec, split, source, data_dir, split_seed)
     labels = hub_labels or spec_labels(spec, everything)
-    if spec.kind == "classification" and isinstance(examples[0]["label"], str):
-        # label names as strings (the arXiv stand-in): ids over the categories of the whole file
-        examples = [{**e, "label": labels.index(e["label"])} for e in examples]
-    examples = subsample(examples, size, seed, stratify=spec.kind == "classification")
-    return Split(spec, split, origin, examples, labels)
+
+    def relabel(e: dict) -> dict:  # label names as strings (the arXiv stand-in): ids over the categories of the whole file
+        return {**e, "label": labels.index(e["label"])} if spec.kind == "classification" and isinstance(e["label"], str) else e
+
+    stubs = [{"label": relabel(e)["label"]} if spec.kind == "classification" else {} for e in _examples_of(spec, records, origin)]
+    if not stubs:
+        raise DataError(f"{origin}: no usable {spec.kind} examples for task {spec.id!r}")
+    chosen = subsample([{**stub, "_i": i} for i, stub in enumerate(stubs)], size, seed, stratify=spec.kind == "classification")
+    keep = {c["_i"] for c in chosen} if len(chosen) < len(stubs) else None
+
+    def generate():
+        for j, e in enumerate(_examples_of(spec, records, origin)):
+            if keep is None or j in keep:
+                yield relabel(e)
+
+    return Split(spec, split, origin, [], labels), len(chosen), generate()
+
+
+def load_examples(task: str, split: str, source: str = "auto", data_dir: str | os.PathLike | None = None,
+                  size: int | None = None, seed: int = 0, split_seed: int = 0) -> Split:
+    head, _, examples = stream_examples(task, split, source, data_dir, size, seed, split_seed)
+    head.examples = list(examples)
+    return head
 
 
 def check_available(task: str, source: str, data_dir: str | os.PathLike | None) -> str:

@@ -22,9 +22,9 @@ from tqdm.auto import tqdm
 from .backbones import resolve_model_path
 from .budget import DUAL_MODES, PROJECTIONS, DualController
 from .checkpoint import save_checkpoint, torch_save_atomic, write_atomic
-from .data import get_task, load_examples
+from .data import get_task, stream_examples
 from .modeling import RetentionConfig, apply_retention, info_of, retention_of, strict_from_dict
-from .tasks import collate, kind_module
+from .tasks import collate, featurize_stream, kind_module
 
 DUAL_UPDATES = ("ascent", "fixed", "single_timescale")
 DUAL_UNITS = ("fraction", "tokens")
@@ -124,6 +124,14 @@ def _lr_lambda(total: int, warmup: int):
     return f
 
 
+def training_data(cfg: TrainConfig, tokenizer, max_length: int):
+    """(split header, number of examples, compact features) of the training split, streamed: the examples are
+    featurised a chunk at a time and never all held (what keeps ArXiv within a job's memory)."""
+    kind = kind_module(get_task(cfg.task).kind)
+    split, n_examples, examples = stream_examples(cfg.task, "train", cfg.source, cfg.data_dir, size=cfg.train_size, seed=cfg.seed)
+    return split, n_examples, featurize_stream(kind, examples, tokenizer, max_length, k=cfg.k, stride=cfg.stride)
+
+
 def train(cfg: TrainConfig, out: str | Path, progress: bool = True) -> dict:
     """Run (or resume) one training run; returns the summary also written to out/summary.json."""
     out = Path(out)  # created by the first checkpoint or final write: a run that fails early leaves nothing
@@ -137,8 +145,7 @@ def train(cfg: TrainConfig, out: str | Path, progress: bool = True) -> dict:
 
     path = resolve_model_path(cfg.model)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    split = load_examples(cfg.task, "train", cfg.source, cfg.data_dir, size=cfg.train_size, seed=cfg.seed)
-    features = kind.featurize(split.examples, tokenizer, max_length, k=cfg.k, stride=cfg.stride)
+    split, n_examples, features = training_data(cfg, tokenizer, max_length)
     model = kind.build_model(path, num_labels=max(2, len(split.labels)))
     retention = None
     if cfg.retention is not None:
@@ -231,7 +238,7 @@ def train(cfg: TrainConfig, out: str | Path, progress: bool = True) -> dict:
 
     run = {"task": cfg.task, "labels": list(split.labels), "retention": cfg.retention, "seed": cfg.seed,
            "max_length": max_length, "train_config": asdict(cfg), "controller": controller.state_dict() if controller else None,
-           "train_examples": len(split.examples), "train_origin": split.origin}
+           "train_examples": n_examples, "train_origin": split.origin}
     save_checkpoint(model.cpu(), tokenizer, run, out / "model")
     write_trace(trace, out / "trace.tsv")
     summary = {**run, "steps": total, "final_loss": trace[-1]["loss"] if trace else None,
