@@ -44,8 +44,8 @@ def compact(value):
 
 def featurize_stream(kind: ModuleType, examples: Iterable[dict], tokenizer, max_length: int, chunk: int = 256, **kwargs) -> list[dict]:
     """`kind.featurize` over a stream of examples, a chunk at a time, features stored compactly: the examples
-    are never all in memory (ArXiv's 203k articles are ~30 GiB as Python strings; their features as Python lists
-    ~44 GiB, compact ~8 GiB). Same features as featurising the whole list (featurize is per example)."""
+    are never all in memory (ArXiv's 203k articles, extrapolated in README: ~29 GiB as Python strings, features
+    ~43 GiB as Python lists, ~9 GiB compact). Same features as featurising the whole list (featurize is per example)."""
     features, offset, it = [], 0, iter(examples)
     while batch := list(islice(it, chunk)):
         for f in kind.featurize(batch, tokenizer, max_length, **kwargs):
