@@ -65,6 +65,17 @@ def check_dataset(task: str) -> str:
     return _check_hub_dataset(where, spec, source)
 
 
+def _script_only(where: str, detail: str) -> PreflightError:
+    return PreflightError(f"{where}: the revision holds only a loading script ({detail}), which datasets >= 4 refuses; fix: point the "
+                          f"task at a parquet revision (the Hub's export: revision 'refs/convert/parquet' with data_dir '<config>') "
+                          f"or at the dataset's release archive")
+
+
+def _unresolved(where: str, repo: str, e: Exception) -> PreflightError:
+    fix = " (ids need a namespace: 'namespace/name')" if "/" not in repo else ""
+    return PreflightError(f"{where}: cannot resolve ({type(e).__name__}: {' '.join(str(e).split())[:300]}){fix}")
+
+
 def _check_hub_dataset(where: str, spec, source: HubSource) -> str:
     import datasets
     from huggingface_hub import HfApi
@@ -72,26 +83,20 @@ def _check_hub_dataset(where: str, spec, source: HubSource) -> str:
     try:  # the file list first: datasets falls back to its cache on failure, which can hide why the hub refused
         files = HfApi().list_repo_files(source.repo, repo_type="dataset", revision=source.revision)
     except Exception as e:  # RepositoryNotFound, RevisionNotFound, HfUriError, connection errors
-        fix = " (ids need a namespace: 'namespace/name')" if "/" not in source.repo else ""
-        raise PreflightError(f"{where}: cannot resolve ({type(e).__name__}: {' '.join(str(e).split())[:300]}){fix}") from None
+        raise _unresolved(where, source.repo, e) from None
     script = f"{source.repo.rsplit('/', 1)[-1]}.py"
     if script in files:
-        raise PreflightError(f"{where}: the revision holds only a loading script ({script}), which datasets >= 4 refuses; fix: "
-                             f"point the task at a parquet revision (the Hub's export: revision 'refs/convert/parquet' with "
-                             f"data_dir '<config>') or at the dataset's release archive")
+        raise _script_only(where, script)
     try:
         builder = datasets.load_dataset_builder(source.repo, source.config, revision=source.revision, data_dir=source.data_dir)
     except RuntimeError as e:
         if "scripts are no longer supported" in str(e):
-            raise PreflightError(f"{where}: the revision holds only a loading script, which datasets >= 4 refuses ({e}); fix: "
-                                 f"point the task at a parquet revision (the Hub's export: revision 'refs/convert/parquet' with "
-                                 f"data_dir '<config>') or at the dataset's release archive") from None
+            raise _script_only(where, str(e)) from None
         raise PreflightError(f"{where}: {type(e).__name__}: {e}") from None
     except ValueError as e:  # a missing or unknown config: datasets lists the ones there are
         raise PreflightError(f"{where}: config problem — {' '.join(str(e).split())}; fix: name one of the repo's configs") from None
     except Exception as e:  # DatasetNotFoundError, HfUriError, revision not found, connection errors
-        fix = " (ids need a namespace: 'namespace/name')" if "/" not in source.repo else ""
-        raise PreflightError(f"{where}: cannot resolve ({type(e).__name__}: {' '.join(str(e).split())}){fix}") from None
+        raise _unresolved(where, source.repo, e) from None
     files = builder.config.data_files or {}
     missing = [s for s in spec.splits.values() if files and s not in files]
     if missing:
@@ -161,12 +166,12 @@ def prepare_data(task: str, source: str, data_dir: str | os.PathLike | None, out
             ds = records if isinstance(records, datasets.Dataset) else datasets.Dataset.from_list(list(records))
             ds.save_to_disk(str(tmp / split))
             manifest["splits"][split] = {"rows": len(ds), "origin": origin}
-            manifest["labels"] = list(hub_labels or spec_labels(spec, everything))
-            if origin.startswith("hub:"):
-                manifest["hub"] = {"source": spec.hub.describe(), "requested_revision": getattr(spec.hub, "revision", None),
-                                   "resolved_revision": _resolved_revision(spec.hub)}
-                if isinstance(spec.hub, ArchiveSource):
-                    manifest["hub"]["archive_sha1"] = _sha1(fetch_archive(spec.hub))
+            manifest["labels"] = list(hub_labels or spec_labels(spec, everything))  # the same for both splits
+        if manifest["splits"]["train"]["origin"].startswith("hub:"):  # once per snapshot: a network call, a hash of the archive
+            manifest["hub"] = {"source": spec.hub.describe(), "requested_revision": getattr(spec.hub, "revision", None),
+                               "resolved_revision": _resolved_revision(spec.hub)}
+            if isinstance(spec.hub, ArchiveSource):
+                manifest["hub"]["archive_sha1"] = _sha1(fetch_archive(spec.hub))
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
 
     _atomic_folder(Path(out), write)
