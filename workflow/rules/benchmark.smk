@@ -3,7 +3,7 @@ rule efficiency:
     retention and the baseline selectors, variants timed in alternation in one process."""
     input:
         model=lambda wc: ["resources/tiny-bert"] if BENCH["model"] == "resources/tiny-bert" else [],
-        prepared=lambda wc: [f"{prepared_model(BENCH['model'])}/prepared.json"] if slug(BENCH["model"]) in HUB_MODELS else [],
+        prepared=lambda wc: model_inputs(BENCH["model"]),
     output:
         report(f"{RESULTS}/efficiency/throughput.tsv", caption="../report/throughput.rst", category="Efficiency"),
     log:
@@ -36,7 +36,7 @@ rule length_sweep:
     with SDPA (what users run) and eager attention (which stores the T×T matrix: the paper's Prop. 3)."""
     input:
         model=lambda wc: ["resources/tiny-bert"] if BENCH["model"] == "resources/tiny-bert" else [],
-        prepared=lambda wc: [f"{prepared_model(BENCH['model'])}/prepared.json"] if slug(BENCH["model"]) in HUB_MODELS else [],
+        prepared=lambda wc: model_inputs(BENCH["model"]),
     output:
         table=report(f"{RESULTS}/efficiency/length_sweep_{{attn}}.tsv", caption="../report/length_sweep.rst", category="Efficiency"),
         fit=f"{RESULTS}/efficiency/length_fit_{{attn}}.json",

@@ -1,11 +1,10 @@
 # Helpers shared by the rules: what to run, from the config. No rule here.
 import json
-import os
 import re
 import sys
 from pathlib import Path
 
-from adaptive_retention.data import TASKS as TASKS_SPEC, DataError, check_available
+from adaptive_retention.data import DataError, check_available
 from adaptive_retention.prepare import PreflightError, check_dataset, check_model, is_hub_model, model_slug as slug
 from adaptive_retention.train import TrainConfig
 
@@ -36,42 +35,44 @@ def prepared_model(model):
     return f"{PREPARED}/models/{slug(model)}" if slug(model) in HUB_MODELS else model
 
 
+def model_inputs(model):
+    """The prepared snapshot a job needs for a backbone: [its prepared.json] for a hub id, else []."""
+    return [f"{prepared_model(model)}/prepared.json"] if slug(model) in HUB_MODELS else []
+
+
+def data_manifest(task):
+    return f"{PREPARED}/data/{task}/manifest.json"
+
+
 def prepared_inputs(task):
     """A job's prepared inputs: the task's data snapshot and, for a hub backbone, the model snapshot."""
-    model = model_of(task)
-    return [f"{PREPARED}/data/{task}/manifest.json"] + ([f"{prepared_model(model)}/prepared.json"] if slug(model) in HUB_MODELS else [])
+    return [data_manifest(task)] + model_inputs(model_of(task))
 
 
-def _preflight():
+def _preflight(hub_tasks):
     """Hub datasets and models resolved (metadata only) before any job: a script-only repo, a missing config or an
     unknown id stops the run here, naming the task, the repo and the fix. Snapshots already prepared are not
     checked again (so jobs on offline compute nodes, which parse this file too, never reach for the hub)."""
     if workflow.remote_exec:
         return []
+    checks = [(check_dataset, task) for task in hub_tasks if not Path(data_manifest(task)).exists()]
+    checks += [(check_model, model) for model in HUB_MODELS.values() if not all(Path(p).exists() for p in model_inputs(model))]
     problems = []
-    for task in config["tasks"]:
-        mirror = Path(config["data_dir"]) / TASKS_SPEC[task].local
-        uses_hub = config["source"] == "hub" or (config["source"] == "auto" and not mirror.is_dir())
-        if uses_hub and not Path(f"{PREPARED}/data/{task}/manifest.json").exists():
-            try:
-                check_dataset(task)
-            except PreflightError as e:
-                problems.append(f"pre-flight: {e}")
-    for s, model in HUB_MODELS.items():
-        if not Path(f"{PREPARED}/models/{s}/prepared.json").exists():
-            try:
-                check_model(model)
-            except PreflightError as e:
-                problems.append(f"pre-flight: {e}")
+    for check, what in checks:
+        try:
+            check(what)
+        except PreflightError as e:
+            problems.append(f"pre-flight: {e}")
     return problems
 
 
 def _check_data():
     """Fail at start-up, before any training, when a task's data cannot be had."""
-    problems = []
+    problems, hub_tasks = [], []
     for task in config["tasks"]:
         try:
-            check_available(task, config["source"], config["data_dir"])
+            if check_available(task, config["source"], config["data_dir"]).startswith("hub:"):
+                hub_tasks.append(task)
             for b in [None] + config["budgets"]:  # training keys and retention switches, validated now
                 retention = None if b is None else {**config["retention"], "ratio": b}
                 TrainConfig.from_dict({**config["train"], **config["tasks"][task].get("train", {}), "task": task, "retention": retention})
@@ -87,7 +88,7 @@ def _check_data():
                                    "retention": {**config["retention"], **run.get("retention", {}), "ratio": b}})
         except ValueError as e:
             problems.append(f"config study run {name}: {e}")
-    problems += _preflight() if not problems else []
+    problems += _preflight(hub_tasks) if not problems else []
     if problems:
         raise WorkflowError("\n".join(problems))
 

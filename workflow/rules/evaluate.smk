@@ -3,7 +3,7 @@ rule evaluate:
     JSON of every result, and one JSON per (method, ratio) in eval/ beside it."""
     input:
         run=f"{RESULTS}/{{task}}/{{variant}}/seed{{seed}}/model/run.json",
-        prepared=lambda wc: f"{PREPARED}/data/{wc.task}/manifest.json",
+        prepared=lambda wc: data_manifest(wc.task),
     output:
         bundle=f"{RESULTS}/{{task}}/{{variant}}/seed{{seed}}/eval.json",
         examples=f"{RESULTS}/{{task}}/{{variant}}/seed{{seed}}/kept_examples.json",

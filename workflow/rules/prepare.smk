@@ -13,7 +13,7 @@ rule prepare_data:
     """Snapshot one task's train and eval records (Arrow folders) with manifest.json: origin, rows, labels,
     repo, config, requested and resolved revision. The default run snapshots the local mirrors the same way."""
     output:
-        f"{PREPARED}/data/{{task}}/manifest.json",
+        data_manifest("{task}"),
     log:
         "logs/prepare/data_{task}.log",
     benchmark:
