@@ -275,9 +275,9 @@ def load_hub_split(source: HubSource, split: str):
 
 
 def class_label_names(ds, field: str = "label") -> tuple[str, ...]:
-    """The names of a ClassLabel column (label ids index them), or () where the column is not one."""
-    feature = getattr(ds, "features", {}).get(field) if hasattr(ds, "features") else None
-    return tuple(feature.names) if feature is not None and hasattr(feature, "names") else ()
+    """The names of a ClassLabel column (label ids index them), or () where the column is not one (or ds is a list)."""
+    feature = getattr(ds, "features", {}).get(field)
+    return tuple(getattr(feature, "names", ()))
 
 
 def archive_url(source: ArchiveSource) -> str:
@@ -466,37 +466,46 @@ def _examples_of(spec: TaskSpec, records, origin: str):
             raise DataError(f"{origin}: record {i + 1}: bad or missing field ({type(e).__name__}: {e})") from None
 
 
+def _open_split(task: str, split: str, source: str, data_dir, split_seed: int):
+    """(Split without examples, a function that makes its examples afresh, one record at a time, labels as ids)."""
+    spec = get_task(task)
+    records, everything, origin, hub_labels = _raw_records(spec, split, source, data_dir, split_seed)
+    labels = hub_labels or spec_labels(spec, everything)
+
+    def examples():
+        for e in _examples_of(spec, records, origin):  # label names as strings (the arXiv stand-in): ids over the whole file's
+            yield {**e, "label": labels.index(e["label"])} if spec.kind == "classification" and isinstance(e["label"], str) else e
+
+    return Split(spec, split, origin, [], labels), examples
+
+
+def _no_examples(head: Split) -> DataError:
+    return DataError(f"{head.origin}: no usable {head.task.kind} examples for task {head.task.id!r}")
+
+
 def stream_examples(task: str, split: str, source: str = "auto", data_dir: str | os.PathLike | None = None,
                     size: int | None = None, seed: int = 0, split_seed: int = 0):
     """(Split without examples, how many examples it yields, a generator of them): the same examples as
     `load_examples`, in the same order, without holding them all — records stay where they are (memory-mapped
     Arrow for hub and prepared sources) and are converted once to choose the subsample (labels only) and once
     more as they are consumed. What a training job uses on long-document tasks."""
-    spec = get_task(task)
-    records, everything, origin, hub_labels = _raw_records(spec, split, source, data_dir, split_seed)
-    labels = hub_labels or spec_labels(spec, everything)
-
-    def relabel(e: dict) -> dict:  # label names as strings (the arXiv stand-in): ids over the categories of the whole file
-        return {**e, "label": labels.index(e["label"])} if spec.kind == "classification" and isinstance(e["label"], str) else e
-
-    stubs = [{"label": relabel(e)["label"]} if spec.kind == "classification" else {} for e in _examples_of(spec, records, origin)]
+    head, examples = _open_split(task, split, source, data_dir, split_seed)
+    classification = head.task.kind == "classification"
+    stubs = [{"label": e["label"]} if classification else {} for e in examples()]
     if not stubs:
-        raise DataError(f"{origin}: no usable {spec.kind} examples for task {spec.id!r}")
-    chosen = subsample([{**stub, "_i": i} for i, stub in enumerate(stubs)], size, seed, stratify=spec.kind == "classification")
+        raise _no_examples(head)
+    chosen = subsample([{**stub, "_i": i} for i, stub in enumerate(stubs)], size, seed, stratify=classification)
     keep = {c["_i"] for c in chosen} if len(chosen) < len(stubs) else None
-
-    def generate():
-        for j, e in enumerate(_examples_of(spec, records, origin)):
-            if keep is None or j in keep:
-                yield relabel(e)
-
-    return Split(spec, split, origin, [], labels), len(chosen), generate()
+    return head, len(chosen), (e for j, e in enumerate(examples()) if keep is None or j in keep)
 
 
 def load_examples(task: str, split: str, source: str = "auto", data_dir: str | os.PathLike | None = None,
                   size: int | None = None, seed: int = 0, split_seed: int = 0) -> Split:
-    head, _, examples = stream_examples(task, split, source, data_dir, size, seed, split_seed)
-    head.examples = list(examples)
+    head, examples = _open_split(task, split, source, data_dir, split_seed)
+    head.examples = list(examples())  # one pass: the examples are held anyway
+    if not head.examples:
+        raise _no_examples(head)
+    head.examples = subsample(head.examples, size, seed, stratify=head.task.kind == "classification")
     return head
 
 

@@ -34,7 +34,7 @@ def token_lengths(examples: list[dict], kind: str, tokenizer) -> list[int]:
 def compact(value):
     """A list of numbers as a NumPy array (int32 / float32: 4 bytes a token instead of a Python int object and
     its pointer); anything else (scalars, offsets with None) as it is."""
-    if not isinstance(value, list) or not value or not all(type(x) in (int, float) for x in value[:1]):
+    if not isinstance(value, list) or not value or type(value[0]) not in (int, float):
         return value
     array = np.asarray(value)
     if array.dtype.kind == "i":
