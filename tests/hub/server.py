@@ -73,10 +73,10 @@ class Handler(BaseHTTPRequestHandler):
 
     # --- responses ------------------------------------------------------------------------------
     def _send(self, code: int, body: bytes = b"", headers: dict | None = None, head: bool = False):
+        """A response; Content-Length is the body's unless given (a HEAD of a file announces the file's size)."""
         self.send_response(code)
-        for k, v in (headers or {}).items():
+        for k, v in {"Content-Length": str(len(body)), **(headers or {})}.items():
             self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)) if not (headers and "Content-Length" in headers) else headers["Content-Length"])
         self.end_headers()
         if not head:
             self.wfile.write(body)
