@@ -210,3 +210,13 @@ def test_readme_hub_table_matches_the_registry():
         assert f"`{where}`" in rows[task], task
         if hasattr(source, "revision"):
             assert f"`{source.revision}`" in rows[task] and f"`{source.config or source.data_dir}`" in rows[task], task
+
+
+def test_preflight_command_prints_what_resolved_and_fails_naming_the_fix(local_hub):
+    out = subprocess.run([sys.executable, "-m", "adaptive_retention.cli", "preflight", "--tasks", "sst2", "cuad",
+                          "--models", "distilbert/distilbert-base-uncased", "distilbert-base-uncased"],
+                         cwd=ROOT, env=local_hub.env(), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "task 'sst2': nyu-mll/glue config sst2" in out.stdout and "release archive reachable" in out.stdout
+    assert "model 'distilbert/distilbert-base-uncased': distilbert" in out.stdout
+    assert "pre-flight failed" in out.stderr and "use the namespaced id" in out.stderr and "Traceback" not in out.stderr
