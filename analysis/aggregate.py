@@ -1,7 +1,7 @@
 """Gather evaluation JSONs into one tidy table and a summary over seeds (mean, std, 95 % CI).
 
 Reads result files only; never trains. Usage:
-    python analysis/aggregate.py RESULT_JSON... --tidy tidy.csv --summary summary.csv [--markdown table.md]
+    python -m analysis.aggregate RESULT_JSON... --tidy tidy.csv --summary summary.csv [--markdown table.md]
 """
 
 from __future__ import annotations
@@ -15,13 +15,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-KEYS = ["task", "variant", "trained", "method", "ratio"]
+from adaptive_retention.io import write_atomic
 
-
-def trained_label(r: dict) -> str:
-    """Which checkpoint the row evaluates: the full model or retention trained at ratio ρ."""
-    tr = r.get("trained_retention")
-    return "full-model" if tr is None else f"retention@{tr.get('ratio')}"
+IDENTITY = ["run", "task", "variant", "budget", "study", "sweep_param", "sweep_value", "seed"]  # plan.Run.identity()
+KEYS = ["task", "variant", "budget", "study", "sweep_param", "sweep_value", "method", "ratio"]  # a row of the summary
 
 
 def tidy(paths: list[str]) -> pd.DataFrame:
@@ -32,19 +29,20 @@ def tidy(paths: list[str]) -> pd.DataFrame:
         except (OSError, json.JSONDecodeError) as e:
             raise SystemExit(f"aggregate: cannot read result {p}: {e}")
         for r in loaded if isinstance(loaded, list) else [loaded]:  # a bundle (list) or one result
+            missing = [k for k in IDENTITY if k not in r]
+            if missing:
+                raise SystemExit(f"aggregate: result {p} lacks identity field(s) {missing}: it predates run plans; evaluate it again")
             rows.extend(_rows(r, p))
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=[*IDENTITY, "method", "ratio", "metric", "value", "kept_fraction", "n_examples",
+                                       "wall_seconds", "file"])
 
 
 def _rows(r: dict, p) -> list[dict]:
     """One row per metric of one evaluation result."""
     kept = r.get("kept_fraction_tokens") or {}
-    seed_dirs = [i for i, part in enumerate(Path(p).parts) if part.startswith("seed")]  # <task>/<variant>/seed<s>/[eval/]…json
-    variant = Path(p).parts[seed_dirs[-1] - 1] if seed_dirs and seed_dirs[-1] > 0 else ""
-    return [{"task": r["task"], "variant": variant, "trained": trained_label(r), "method": r["method"],
-             "ratio": r["ratio"] if r["ratio"] is not None else np.nan, "seed": r["seed"], "metric": metric, "value": value,
-             "kept_fraction": float(np.mean(list(kept.values()))) if kept else 1.0, "n_examples": r["n_examples"],
-             "wall_seconds": r["wall_seconds"], "file": str(p)} for metric, value in r["metrics"].items()]
+    return [{**{k: r[k] for k in IDENTITY}, "method": r["method"], "ratio": r["ratio"] if r["ratio"] is not None else np.nan,
+             "metric": metric, "value": value, "kept_fraction": float(np.mean(list(kept.values()))) if kept else 1.0,
+             "n_examples": r["n_examples"], "wall_seconds": r["wall_seconds"], "file": str(p)} for metric, value in r["metrics"].items()]
 
 
 def ci95(values: np.ndarray) -> float:
@@ -70,15 +68,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     df = tidy(args.results)
     summary = summarise(df)
-    for path, frame in [(args.tidy, df), (args.summary, summary)]:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(path).with_suffix(".tmp")
-        frame.to_csv(tmp, index=False)
-        tmp.replace(path)
+    write_atomic(args.tidy, df.to_csv(index=False))
+    write_atomic(args.summary, summary.to_csv(index=False))
     if args.markdown:
-        tmp = Path(args.markdown).with_suffix(".tmp")
-        tmp.write_text(summary.to_markdown(index=False, floatfmt=".2f") + "\n")
-        tmp.replace(args.markdown)
+        write_atomic(args.markdown, summary.to_markdown(index=False, floatfmt=".2f") + "\n")
     return 0
 
 

@@ -2,7 +2,7 @@
 peak memory) and "what is kept" (real inputs, each token shaded by the block where it was dropped).
 Reads result files only.
 
-  python analysis/figures.py --tidy results/tables/tidy.csv --efficiency results/efficiency/throughput.tsv \\
+  python -m analysis.figures --tidy results/tables/tidy.csv --efficiency results/efficiency/throughput.tsv \\
       --examples RUN/kept_examples.json ... --out-dir results/figures
 """
 
@@ -16,46 +16,56 @@ from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "theory"))
-from common import save_figure  # noqa: E402
+from adaptive_retention.config import BETA, GAMMA, ZETA
+from adaptive_retention.data import TASKS
+from adaptive_retention.io import save_figure
+from adaptive_retention.methods import BASELINES, label
+from adaptive_retention.plan import REFERENCE
 
-PRIMARY = {"sst2": "accuracy", "imdb": "accuracy", "cuad": "f1_micro", "arxiv": "rouge1", "arxiv-category": "accuracy",
-           "qasper": "f1", "pubmed": "rouge1", "squad": "f1"}
-NAMES = {"learned": "Adaptive Retention (learned)", "random": "random", "truncation": "truncation", "heavy_hitter": "heavy hitter (H2O)"}
+from .tables import main_runs
+
+
+def headline(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of each task's headline metric (its first primary metric)."""
+    return frame[frame.metric == frame.task.map(lambda t: TASKS[t].metrics[0])]
+
+
+def trained_at(budget: float) -> str:
+    return f"{label('learned')} (trained at {budget:g})"
 
 
 def pareto_frame(tidy: pd.DataFrame) -> pd.DataFrame:
     """Quality against kept ratio, one line per method: learned scores of each retention checkpoint, baselines
     on the full model, and the full model at ratio 1."""
-    rows = tidy[tidy.apply(lambda r: PRIMARY.get(r.task) == r.metric, axis=1)].copy()
+    rows = headline(main_runs(tidy))
     full = rows[rows.method == "full"].assign(ratio=1.0)
-    learned = rows[(rows.method == "learned") & rows.trained.str.startswith("retention@")]
-    learned = learned.assign(method=learned.method + " (trained at " + learned.trained.str.split("@").str[1] + ")")
-    base = rows[(rows.method.isin(["random", "truncation", "heavy_hitter"])) & (rows.trained == "full-model")]
-    return pd.concat([full.assign(method="full"), learned, base], ignore_index=True)
+    learned = rows[(rows.method == "learned") & rows.budget.notna()]
+    learned = learned.assign(method=learned.budget.map(trained_at))
+    base = rows[rows.method.isin(BASELINES) & rows.budget.isna()].assign(method=lambda f: f.method.map(label))
+    return pd.concat([full.assign(method=label("full")), learned, base], ignore_index=True)
 
 
-def _cost_panel(ax, part: pd.DataFrame, full: float, eff: pd.DataFrame, mode: str, column: str, label: str, task: str) -> None:
+def _cost_panel(ax, part: pd.DataFrame, full: float, eff: pd.DataFrame, mode: str, column: str, axis: str, task: str) -> None:
     """Quality (at each benchmarked ratio) against a measured cost of the same variant, one line per method."""
     rows = eff[eff["mode"] == mode]
     T = rows.seq_len.max()
     rows = rows[(rows.seq_len == T) & (rows.variant != "plain-copy")]
     if column not in rows:
         return
-    for method, name in NAMES.items():
+    for method in ("learned", *BASELINES):
         pts = []
         for _, r in rows[rows.method == method].iterrows():
             # learned: the checkpoint trained at this ratio; baselines: on the full model
-            match = part.method == (f"learned (trained at {r.ratio:g})" if method == "learned" else method)
+            match = part.method == (trained_at(r.ratio) if method == "learned" else label(method))
             q = part[match & ((part.ratio - r.ratio).abs() < 1e-9)]["value"]
             if len(q):
                 pts.append((r[column], q.mean()))
         if pts:
-            ax.plot(*zip(*sorted(pts)), "o-", label=name)
+            ax.plot(*zip(*sorted(pts)), "o-", label=label(method))
     plain = rows[rows.variant == "plain"]
     if len(plain):
         ax.plot(plain[column], [full], "ks", label="full model")
-    ax.set(xlabel=f"{label}, T = {T})", ylabel=f"{task} {PRIMARY[task]}", title=f"{task}: quality vs {'throughput' if column == 'examples_per_s' else 'memory'}")
+    ax.set(xlabel=f"{axis}, T = {T})", ylabel=f"{task} {TASKS[task].metrics[0]}", title=f"{task}: quality vs {'throughput' if column == 'examples_per_s' else 'memory'}")
     ax.legend(fontsize=7)
 
 
@@ -74,11 +84,11 @@ def pareto_figure(tidy: pd.DataFrame, eff: pd.DataFrame | None, caption: str):
     for row, task in enumerate(tasks):
         part = frame[frame.task == task]
         ax = axes[row][0]
-        sns.lineplot(data=part[part.method != "full"], x="ratio", y="value", hue="method", marker="o", errorbar=("ci", 95), ax=ax)
-        full = part[part.method == "full"]["value"].mean()
+        sns.lineplot(data=part[part.method != label("full")], x="ratio", y="value", hue="method", marker="o", errorbar=("ci", 95), ax=ax)
+        full = part[part.method == label("full")]["value"].mean()
         ax.axhline(full, color="black", lw=0.8, ls="--", label="full model")
         ax.axhline(0.95 * full, color="grey", lw=0.6, ls=":", label="95 % of full")
-        ax.set(xlabel="kept ratio ρ (content tokens)", ylabel=f"{task} {PRIMARY[task]}", title=f"{task}: quality vs kept ratio")
+        ax.set(xlabel="kept ratio ρ (content tokens)", ylabel=f"{task} {TASKS[task].metrics[0]}", title=f"{task}: quality vs kept ratio")
         ax.legend(fontsize=7)
         if eff is not None:
             _cost_panel(axes[row][1], part, full, eff, "inference", "examples_per_s", "measured examples/s (inference", task)
@@ -89,7 +99,8 @@ def pareto_figure(tidy: pd.DataFrame, eff: pd.DataFrame | None, caption: str):
     return fig
 
 
-DEFAULTS = {"beta": 0.66, "gamma": -0.1, "zeta": 1.1}
+DEFAULTS = {"beta": BETA, "gamma": GAMMA, "zeta": ZETA}  # where the reference run sits
+AXES = {"beta": "temperature β", "gamma": "stretch γ", "zeta": "stretch ζ"}
 
 
 def sensitivity_figure(tidy: pd.DataFrame, caption: str):
@@ -98,26 +109,19 @@ def sensitivity_figure(tidy: pd.DataFrame, caption: str):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    if "variant" not in tidy:
-        return None
-    study = tidy[tidy.variant.astype(str).str.contains("-") & (tidy.method == "learned")]
-    study = study[study.apply(lambda r: PRIMARY.get(r.task) == r.metric, axis=1)]
+    study = headline(tidy[tidy.study.notna() & (tidy.method == "learned")])
     if study.empty:
         return None
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.4), sharey=True)
-    ref = study[study.variant.str.endswith("-reference")]
+    ref = study[study.study == REFERENCE]
     for ax, (param, default) in zip(axes, DEFAULTS.items()):
         pts = [(default, ref.value.mean())] if len(ref) else []
-        for variant, part in study.groupby("variant"):
-            name = variant.split("-", 1)[1]
-            if name.startswith(param):
-                pts.append((float(name[len(param):]), part.value.mean()))
+        pts += [(value, part.value.mean()) for value, part in study[study.sweep_param == param].groupby("sweep_value")]
         if pts:
             xs, ys = zip(*sorted(pts))
             ax.plot(xs, ys, "o-")
             ax.axvline(default, color="grey", lw=0.8, ls=":", label=f"default {default}")
-        ax.set(xlabel={"beta": "temperature β", "gamma": "stretch γ", "zeta": "stretch ζ"}[param],
-               ylabel=f"{study.task.iloc[0]} {study.metric.iloc[0]}")
+        ax.set(xlabel=AXES[param], ylabel=f"{study.task.iloc[0]} {study.metric.iloc[0]}")
         ax.legend(fontsize=7)
     fig.suptitle(f"Figure 2: sensitivity to the Hard-Concrete parameters (learned retention at ρ = {study.ratio.iloc[0]:g}). {caption}",
                  fontsize=8)
@@ -173,11 +177,7 @@ def main(argv=None) -> int:
     out = Path(args.out_dir)
     tidy = pd.read_csv(args.tidy)
     eff = pd.read_csv(args.efficiency, sep="\t") if args.efficiency else None
-    if "variant" in tidy:
-        main_runs = tidy[~tidy.variant.astype(str).str.contains("-")]
-    else:
-        main_runs = tidy
-    save_figure(pareto_figure(main_runs, eff, args.caption), out / "pareto.png")
+    save_figure(pareto_figure(tidy, eff, args.caption), out / "pareto.png")
     fig = sensitivity_figure(tidy, args.caption)
     if fig is not None:
         save_figure(fig, out / "sensitivity.png")
@@ -185,10 +185,9 @@ def main(argv=None) -> int:
     for p in args.examples:
         rows = json.loads(Path(p).read_text())
         if rows:
-            task = Path(p).parts[-4]
-            shown.setdefault(task, (p, rows))
-    for task, (p, rows) in shown.items():
-        title = f"{task}: what learned retention keeps at ρ = {rows[0]['ratio']} ({Path(p).parent.parent.name}/{Path(p).parent.name})"
+            shown.setdefault(rows[0]["task"], rows)
+    for task, rows in shown.items():
+        title = f"{task}: what learned retention keeps at ρ = {rows[0]['ratio']} ({rows[0]['run']})"
         save_figure(kept_figure(rows, textwrap.shorten(title, 140)), out / f"kept_{task}.png")
     print(f"figures in {out}: pareto.png, " + ", ".join(f"kept_{t}.png" for t in shown))
     return 0

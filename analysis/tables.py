@@ -1,7 +1,8 @@
-"""Tables 1–2 (quality at 50 % and 30 % kept, the paper's value beside ours), Tables 5–6 (kept fraction
-per block, measured) and Table 4 (compute, from the efficiency benchmark). Reads result files only.
+"""Quality at each trained budget with the paper's value beside ours (its Tables 1–2), ablations (Table 3), compute
+(Table 4, from the efficiency benchmark) and the kept fraction per block (Tables 5–6, measured). Reads result files
+only; groups on the identity fields every result carries (adaptive_retention.plan), never on names or paths.
 
-  python analysis/tables.py --summary results/tables/summary.csv --evals RUN/eval.json ... \\
+  python -m analysis.tables --summary results/tables/summary.csv --tidy results/tables/tidy.csv --budgets 0.5 0.3 \\
       [--efficiency results/efficiency/throughput.tsv] --out-dir results/tables
 """
 
@@ -15,41 +16,46 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from adaptive_retention.data import TASKS
+from adaptive_retention.io import write_atomic
+from adaptive_retention.methods import TABLE_METHODS, label
+from adaptive_retention.plan import REFERENCE
+
 PAPER = Path(__file__).resolve().parent / "paper_values.csv"
-METHODS = ["full", "random", "truncation", "heavy_hitter", "learned"]
-LABELS = {"full": "Full", "random": "Random", "truncation": "Truncation", "heavy_hitter": "Heavy hitter (H2O)",
-          "learned": "Adaptive Retention"}
-PRIMARY = {"sst2": ["accuracy"], "imdb": ["accuracy"], "cuad": ["f1_micro", "f1_macro"], "arxiv": ["rouge1"],
-           "arxiv-category": ["accuracy"], "qasper": ["exact_match", "f1"], "pubmed": ["rouge1", "rougeL"], "squad": ["exact_match", "f1"]}
+
+
+def main_runs(frame: pd.DataFrame) -> pd.DataFrame:
+    """The runs of the grid (not the study's)."""
+    return frame[frame.study.isna()]
+
+
+def cell_rows(s: pd.DataFrame, method: str, budget: float) -> pd.DataFrame:
+    """The summary rows of one quality-table cell: the full model at 1.0; learned retention trained at ρ evaluated at ρ;
+    a baseline dropping tokens from the full model at ρ."""
+    if method == "full":
+        return s[(s.method == "full") & s.budget.isna()]
+    if method == "learned":
+        return s[(s.method == "learned") & np.isclose(s.budget, budget) & np.isclose(s.ratio, budget)]
+    return s[(s.method == method) & s.budget.isna() & np.isclose(s.ratio, budget)]
 
 
 def quality_table(summary: pd.DataFrame, paper: pd.DataFrame, budget: float) -> pd.DataFrame:
-    """Long table: one row per (method, task, metric) at this budget, ours (mean, CI) beside the paper's.
-
-    Baselines drop tokens from the full model (the `full-model` checkpoint at ratio ρ); learned
-    retention is the checkpoint trained at ρ evaluated at ρ; full is the full model at 1.0.
-    """
+    """Long table: one row per (method, task, metric) at this budget, ours (mean, CI) beside the paper's."""
     rows = []
-    if "variant" in summary:  # the main runs only (study runs are r<ρ>-<name>)
-        summary = summary[~summary.variant.astype(str).str.contains("-")]
+    summary = main_runs(summary)
     for task in sorted(summary["task"].unique()):
-        for metric in PRIMARY.get(task, []):
+        for metric in TASKS[task].metrics:
             s = summary[(summary.task == task) & (summary.metric == metric)]
-            full = s[(s.method == "full") & (s.trained == "full-model")]
+            full = cell_rows(s, "full", budget)
             full_mean = float(full["mean"].iloc[0]) if len(full) else np.nan
-            p = paper[(paper.budget == budget) & (paper.task == task) & (paper.metric == metric)].set_index("method")["value"]
-            for method in METHODS:
-                if method == "full":
-                    ours = full
-                elif method == "learned":
-                    ours = s[(s.method == "learned") & (s.trained == f"retention@{budget}") & np.isclose(s.ratio, budget)]
-                else:
-                    ours = s[(s.method == method) & (s.trained == "full-model") & np.isclose(s.ratio, budget)]
+            p = paper[np.isclose(paper.budget, budget) & (paper.task == task) & (paper.metric == metric)].set_index("method")["value"]
+            pfull = float(p["full"]) if "full" in p.index else np.nan
+            for method in TABLE_METHODS:
+                ours = cell_rows(s, method, budget)
                 if ours.empty:
                     continue
                 mean, ci = float(ours["mean"].iloc[0]), float(ours["ci95"].iloc[0])
                 pv = float(p[method]) if method in p.index else np.nan
-                pfull = float(p["full"]) if "full" in p.index else np.nan
                 rows.append({"budget": budget, "method": method, "task": task, "metric": metric, "mean": mean, "ci95": ci,
                              "n_seeds": int(ours["n_seeds"].iloc[0]), "pct_of_full": 100 * mean / full_mean if full_mean else np.nan,
                              "paper": pv, "diff_vs_paper": mean - pv, "paper_pct_of_full": 100 * pv / pfull})
@@ -67,8 +73,8 @@ def quality_markdown(table: pd.DataFrame) -> str:
         return f"{r['mean']:.1f}{ci}{paper} · {r['pct_of_full']:.0f} %"
 
     t = table.assign(column=table.task + " " + table.metric, cell=table.apply(cell, axis=1))
-    wide = t.pivot(index="method", columns="column", values="cell").reindex([m for m in METHODS if m in set(t.method)])
-    wide.index = [LABELS[m] for m in wide.index]
+    wide = t.pivot(index="method", columns="column", values="cell").reindex([m for m in TABLE_METHODS if m in set(t.method)])
+    wide.index = [label(m) for m in wide.index]
     return wide.fillna("–").to_markdown() + "\n"
 
 
@@ -82,18 +88,18 @@ def num_layers_of(checkpoint: str, default: int = 6) -> int:
 
 
 def kept_per_block(evals: list[dict], num_layers: int | None = None) -> pd.DataFrame:
-    """Tables 5–6: measured fraction of content tokens entering each block, learned retention at its training budget."""
+    """Tables 5–6: measured fraction of content tokens entering each block, learned retention of the grid's runs at
+    their training budget."""
     rows = []
     for r in evals:
-        blocks = num_layers or num_layers_of(r.get("checkpoint"))
-        tr = r.get("trained_retention")
-        if r["method"] != "learned" or tr is None or r["ratio"] is None or not np.isclose(r["ratio"], tr["ratio"]):
+        if r["method"] != "learned" or r["study"] is not None or r["budget"] is None or not np.isclose(r["ratio"], r["budget"]):
             continue
+        blocks = num_layers or num_layers_of(r.get("checkpoint"))
         kept = {int(b): v for b, v in r["kept_fraction"].items()}
         frac = 1.0
         for block in range(blocks):
             frac = kept.get(block, frac)
-            rows.append({"task": r["task"], "budget": tr["ratio"], "seed": r["seed"], "block": block + 1, "kept_fraction": frac})
+            rows.append({"task": r["task"], "budget": r["budget"], "seed": r["seed"], "block": block + 1, "kept_fraction": frac})
     if not rows:
         return pd.DataFrame(columns=["task", "budget", "block", "kept_fraction", "n_seeds"])
     df = pd.DataFrame(rows)
@@ -101,25 +107,22 @@ def kept_per_block(evals: list[dict], num_layers: int | None = None) -> pd.DataF
 
 
 def ablation_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """Table 3: each study run (learned at its budget; threshold inference of the reference) against the
-    reference run that shares its training settings."""
-    if "variant" not in summary:
-        return pd.DataFrame()
-    study = summary[summary.variant.astype(str).str.contains("-")]
+    """Table 3: each study run (learned at its budget; threshold inference of the reference) against the reference
+    run that shares its training settings, on the task's headline metric."""
+    study = summary[summary.study.notna()]
     rows = []
     for (task, variant, method), part in study.groupby(["task", "variant", "method"]):
-        for metric in PRIMARY.get(task, [])[:1]:
-            r = part[part.metric == metric]
-            if r.empty:
-                continue
-            budget, name = variant.split("-", 1)
-            label = "threshold inference (p > τ)" if method == "threshold" else name
-            rows.append({"task": task, "budget": float(budget[1:]), "run": label, "variant": variant, "metric": metric,
-                         "mean": float(r["mean"].iloc[0]), "kept_fraction": float(r["kept_fraction"].iloc[0])})
+        r = part[part.metric == TASKS[task].metrics[0]]
+        if r.empty:
+            continue
+        first = r.iloc[0]
+        rows.append({"task": task, "budget": float(first.budget), "run": label(method) if method == "threshold" else first.study,
+                     "study": first.study, "variant": variant, "metric": first.metric, "mean": float(first["mean"]),
+                     "kept_fraction": float(first.kept_fraction)})
     t = pd.DataFrame(rows)
     if t.empty:
         return t
-    ref = t[(t.run == "reference")].set_index("task")["mean"]
+    ref = t[(t.run == REFERENCE)].set_index("task")["mean"]
     t["diff_vs_reference"] = t["mean"] - t.task.map(ref)
     return t.sort_values(["task", "run"]).reset_index(drop=True)
 
@@ -137,35 +140,34 @@ def compute_table(eff: pd.DataFrame) -> pd.DataFrame:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--summary", required=True)
-    ap.add_argument("--evals", nargs="*", default=[])
+    ap.add_argument("--evals", nargs="*", default=[], help="evaluation bundles (for the kept fraction per block)")
+    ap.add_argument("--budgets", type=float, nargs="+", required=True, help="the trained budgets: one quality table each")
     ap.add_argument("--efficiency")
     ap.add_argument("--num-layers", type=int, help="blocks of the backbone (default: read from each result's checkpoint)")
     ap.add_argument("--out-dir", required=True)
     args = ap.parse_args(argv)
-    from adaptive_retention.checkpoint import write_atomic
-
     summary = pd.read_csv(args.summary)
     paper = pd.read_csv(PAPER)
     out = Path(args.out_dir)
-    for n, budget in ((1, 0.5), (2, 0.3)):
+    for budget in args.budgets:
         t = quality_table(summary, paper, budget)
-        write_atomic(out / f"table{n}_quality_{budget:g}.csv", t.to_csv(index=False))
-        write_atomic(out / f"table{n}_quality_{budget:g}.md", quality_markdown(t))
+        write_atomic(out / f"quality_{budget:g}.csv", t.to_csv(index=False))
+        write_atomic(out / f"quality_{budget:g}.md", quality_markdown(t))
     abl = ablation_table(summary)
-    write_atomic(out / "table3_ablations.csv", abl.to_csv(index=False))
-    write_atomic(out / "table3_ablations.md", (abl.to_markdown(index=False, floatfmt=".2f") if len(abl) else "(no study runs)") + "\n")
+    write_atomic(out / "ablations.csv", abl.to_csv(index=False))
+    write_atomic(out / "ablations.md", (abl.to_markdown(index=False, floatfmt=".2f") if len(abl) else "(no study runs)") + "\n")
     evals = [r for p in args.evals for r in json.loads(Path(p).read_text())]
     k = kept_per_block(evals, args.num_layers)
-    write_atomic(out / "table5_kept_per_block.csv", k.to_csv(index=False))
-    write_atomic(out / "table5_kept_per_block.md",
+    write_atomic(out / "kept_per_block.csv", k.to_csv(index=False))
+    write_atomic(out / "kept_per_block.md",
                  (k.pivot_table(index=["task", "budget"], columns="block", values="kept_fraction").to_markdown(floatfmt=".3f")
                   if len(k) else "(no learned-retention evaluations)") + "\n")
     if args.efficiency:
         c = compute_table(pd.read_csv(args.efficiency, sep="\t"))
-        write_atomic(out / "table4_compute.csv", c.to_csv(index=False))
-        write_atomic(out / "table4_compute.md", c.drop(columns=["hardware"], errors="ignore").to_markdown(index=False, floatfmt=".3f")
+        write_atomic(out / "compute.csv", c.to_csv(index=False))
+        write_atomic(out / "compute.md", c.drop(columns=["hardware"], errors="ignore").to_markdown(index=False, floatfmt=".3f")
                      + (f"\n\nHardware: {c['hardware'].iloc[0]}\n" if "hardware" in c else "\n"))
-    print((out / "table2_quality_0.3.md").read_text())
+    print((out / f"quality_{min(args.budgets):g}.md").read_text())
     return 0
 
 

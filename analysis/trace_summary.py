@@ -1,6 +1,6 @@
 """How each training run met its budget: expected kept fraction and λ over the last 10 % of steps.
 
-Reads trace.tsv files only. Usage: python analysis/trace_summary.py RUN_DIR... [--markdown out.md]
+Reads trace.tsv files only. Usage: python -m analysis.trace_summary RUN_DIR... [--markdown out.md]
 """
 
 from __future__ import annotations

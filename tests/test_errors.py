@@ -3,7 +3,8 @@
 import pytest
 from transformers import AutoModel, GPT2Config, GPT2Model
 
-from adaptive_retention.modeling import RetentionConfig, apply_retention
+from adaptive_retention.config import RetentionConfig
+from adaptive_retention.modeling import apply_retention
 
 from conftest import tiny_config
 

@@ -5,7 +5,8 @@ import torch
 from transformers import AutoModel
 
 from adaptive_retention.flops import encoder_flops, measured_flops
-from adaptive_retention.modeling import RetentionConfig, apply_retention
+from adaptive_retention.config import RetentionConfig
+from adaptive_retention.modeling import apply_retention
 
 from conftest import batch_with_lengths, tiny_config
 

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from transformers import AutoModel, AutoModelForSequenceClassification
 
-from adaptive_retention.modeling import RetentionConfig, apply_retention, budget_counts, packed_length, retention_of
+from adaptive_retention.config import RetentionConfig
+from adaptive_retention.modeling import apply_retention, budget_counts, packed_length, retention_of
 
 from conftest import batch_with_lengths, tiny_config
 

@@ -8,7 +8,8 @@ import torch
 from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
 from adaptive_retention.backbones import resolve_model_path
-from adaptive_retention.modeling import RetentionConfig, apply_retention
+from adaptive_retention.config import RetentionConfig
+from adaptive_retention.modeling import apply_retention
 
 
 def test_minilm_loads_offline_and_runs_with_retention():

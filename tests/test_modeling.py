@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from transformers import (AutoModel, AutoModelForQuestionAnswering, AutoModelForSequenceClassification)
 
-from adaptive_retention.modeling import RetentionConfig, apply_retention, budget_counts, retention_of
+from adaptive_retention.config import RetentionConfig
+from adaptive_retention.modeling import apply_retention, budget_counts, retention_of
 
 from conftest import batch_with_lengths, tiny_config
 
@@ -111,11 +112,11 @@ def test_kept_counts_and_tokens(lengths, ratio, schedule, start, family, seed):
 
 def test_ties_go_to_the_earlier_position():
     model = apply_retention(AutoModel.from_config(tiny_config("bert")).eval(), RetentionConfig(ratio=0.5, start_layer=0), SPECIAL)
-    retention_of(model).selector = lambda h, positions, valid, b: torch.zeros(positions.shape)
     ids, mask = batch_with_lengths([10])
-    with torch.no_grad():
+    with torch.no_grad(), retention_of(model).selecting(selector=lambda h, positions, valid, b: torch.zeros(positions.shape)):
         kept = model(input_ids=ids, attention_mask=mask).retention.kept_mask
     assert kept[0].nonzero().flatten().tolist() == [0, 1, 2, 3, 4, 9]  # 8 content tokens, M = 4
+    assert retention_of(model).selector is None  # the context restores the learned scores
 
 
 def test_special_tokens_mask_argument_and_middle_sep():

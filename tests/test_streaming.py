@@ -11,7 +11,8 @@ from transformers import AutoTokenizer
 from adaptive_retention.backbones import resolve_model_path
 from adaptive_retention.data import get_task, load_examples, stream_examples
 from adaptive_retention.tasks import collate, compact, featurize_stream, kind_module
-from adaptive_retention.train import TrainConfig, training_data
+from adaptive_retention.config import TrainConfig
+from adaptive_retention.train import training_data
 
 DATA = "../shared/data"
 

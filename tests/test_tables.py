@@ -1,25 +1,25 @@
 """Table builders on a small synthetic results table: means and CIs, the paper's values in the right cells."""
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
-import aggregate  # noqa: E402
-import tables  # noqa: E402
+from adaptive_retention.plan import variant_name
+from analysis import aggregate, tables
 
 
-def _result(tmp_path, variant, seed, method, ratio, acc, trained_ratio=None, kept=None):
-    r = {"task": "sst2", "method": method, "ratio": ratio, "seed": seed, "metrics": {"accuracy": acc}, "n_examples": 872,
-         "wall_seconds": 1.0, "trained_retention": None if trained_ratio is None else {"ratio": trained_ratio},
-         "kept_fraction": kept or {}, "kept_fraction_tokens": kept or {}, "checkpoint": "nowhere"}
-    p = tmp_path / "sst2" / variant / f"seed{seed}" / "eval.json"
-    p.parent.mkdir(parents=True, exist_ok=True)
+def _result(tmp_path, seed, method, ratio, acc, budget=None, study=None, kept=None, sweep=(None, None)):
+    """One evaluation record as `evaluate` writes it: the run's identity fields, then the result. The file lives in an
+    arbitrary folder: analysis must not read anything from the path."""
+    variant = variant_name(budget, study)
+    r = {"run": f"sst2/{variant}/seed{seed}", "task": "sst2", "variant": variant, "budget": budget, "study": study,
+         "sweep_param": sweep[0], "sweep_value": sweep[1], "seed": seed, "method": method, "ratio": ratio,
+         "metrics": {"accuracy": acc}, "n_examples": 872, "wall_seconds": 1.0, "kept_fraction": kept or {},
+         "kept_fraction_tokens": kept or {}, "checkpoint": "nowhere"}
+    p = tmp_path / f"bundle_{abs(hash(r['run'])) % 10**8}.json"
     existing = json.loads(p.read_text()) if p.exists() else []
     p.write_text(json.dumps(existing + [r]))
     return p
@@ -30,12 +30,12 @@ def summary(tmp_path):
     accs = {"full": [90.0, 92.0, 91.0], "random": [80.0, 82.0, 84.0], "learned": [88.0, 89.0, 90.0]}
     paths = set()
     for seed in range(3):
-        paths.add(_result(tmp_path, "full", seed, "full", 1.0, accs["full"][seed]))
-        _result(tmp_path, "full", seed, "random", 0.5, accs["random"][seed])
-        paths.add(_result(tmp_path, "r0.5", seed, "learned", 0.5, accs["learned"][seed], 0.5, {"1": 0.5}))
-    _result(tmp_path, "r0.5-reference", 0, "learned", 0.5, 85.0, 0.5)
-    _result(tmp_path, "r0.5-beta1", 0, "learned", 0.5, 83.0, 0.5)
-    df = aggregate.tidy(sorted(str(p) for p in tmp_path.rglob("eval.json")))
+        paths.add(_result(tmp_path, seed, "full", 1.0, accs["full"][seed]))
+        _result(tmp_path, seed, "random", 0.5, accs["random"][seed])
+        paths.add(_result(tmp_path, seed, "learned", 0.5, accs["learned"][seed], 0.5, kept={"1": 0.5}))
+    _result(tmp_path, 0, "learned", 0.5, 85.0, 0.5, "reference")
+    _result(tmp_path, 0, "learned", 0.5, 83.0, 0.5, "beta1", sweep=("beta", 1.0))
+    df = aggregate.tidy(sorted(str(p) for p in tmp_path.glob("bundle_*.json")))
     return aggregate.summarise(df), accs
 
 
@@ -68,8 +68,9 @@ def test_ablation_table_against_reference(summary):
 
 
 def test_kept_per_block_from_evaluations():
-    evals = [{"task": "sst2", "method": "learned", "ratio": 0.3, "seed": s, "trained_retention": {"ratio": 0.3},
+    evals = [{"task": "sst2", "method": "learned", "ratio": 0.3, "seed": s, "budget": 0.3, "study": None,
               "kept_fraction": {"1": 0.3 + 0.01 * s, "3": 0.2}} for s in range(2)]
     evals.append({**evals[0], "ratio": 0.5})  # another budget than trained: not in the table
+    evals.append({**evals[0], "study": "reference", "kept_fraction": {"1": 0.9}})  # a study run: not in the table
     k = tables.kept_per_block(evals, num_layers=4)
     assert k.kept_fraction.round(4).tolist() == [1.0, 0.305, 0.305, 0.2] and (k.n_seeds == 2).all()

@@ -8,7 +8,8 @@ from transformers import AutoTokenizer
 
 from adaptive_retention.backbones import resolve_model_path
 from adaptive_retention.data import load_examples
-from adaptive_retention.modeling import RetentionConfig, apply_retention
+from adaptive_retention.config import RetentionConfig
+from adaptive_retention.modeling import apply_retention
 from adaptive_retention.tasks import classification, qa, summarization
 
 from test_data import SHARED

@@ -1,19 +1,14 @@
 """The theory checks' exact parts against hand-computed values (T ≤ 4), and their invariants."""
 
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis" / "theory"))
-import duality  # noqa: E402
-import variance  # noqa: E402
-from gradient_bias import hc_grad  # noqa: E402
-from toy import Toy  # noqa: E402
-
-from adaptive_retention.gates import HardConcrete  # noqa: E402
+from adaptive_retention.gates import HardConcrete
+from analysis.theory import duality, variance
+from analysis.theory.gradient_bias import hc_grad
+from analysis.theory.toy import Toy
 
 
 def softplus(x):

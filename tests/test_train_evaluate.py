@@ -10,10 +10,14 @@ from safetensors.torch import load_file
 from transformers import AutoTokenizer, BertConfig, BertModel
 
 from adaptive_retention.backbones import resolve_model_path
+from adaptive_retention.checkpoint import load_checkpoint
 from adaptive_retention.cli import main
+from adaptive_retention.config import EvalConfig, TrainConfig
 from adaptive_retention.evaluate import evaluate
+from adaptive_retention.gates import MLPScorer, RecurrentScorer
+from adaptive_retention.modeling import retention_of
 from adaptive_retention.tasks import classification
-from adaptive_retention.train import TrainConfig, TrainingError, train
+from adaptive_retention.train import TrainingError, train
 
 from test_data import SHARED
 
@@ -34,6 +38,12 @@ def _cfg(model, **kw):
     base = dict(task="sst2", model=model, data_dir=str(SHARED), train_size=48, batch_size=8, epochs=1, lr=1e-3,
                 retention={"ratio": 0.5}, checkpoint_every=2, budget_warmup=0.2, eta=0.1)
     return TrainConfig.from_dict({**base, **kw})
+
+
+def _eval(checkpoint, methods, ratios, out, **kw):
+    plan = methods if isinstance(methods, dict) else {m: list(ratios) for m in methods}
+    progress = kw.pop("progress", False)
+    return evaluate(checkpoint, EvalConfig(plan=plan, data_dir=str(SHARED), **kw), out, progress=progress)
 
 
 def _weights(out):
@@ -98,7 +108,7 @@ def test_nan_loss_stops_with_a_clear_error_and_no_checkpoint(tiny_model, tmp_pat
 def test_evaluate_writes_one_json_per_method_and_ratio(tiny_model, tmp_path):
     train(_cfg(tiny_model), tmp_path / "run", progress=False)
     methods = ["full", "learned", "random", "truncation", "heavy_hitter", "threshold"]
-    results = evaluate(tmp_path / "run" / "model", methods, [0.5, 0.3], tmp_path / "eval", size=40, progress=False)
+    results = _eval(tmp_path / "run" / "model", methods, [0.5, 0.3], tmp_path / "eval", size=40)
     names = sorted(p.name for p in (tmp_path / "eval").iterdir())
     assert names == sorted(["full.json", "threshold.json"] + [f"{m}_{r}.json" for m in methods[1:5] for r in ("0.5", "0.3")])
     for r in results:
@@ -112,17 +122,17 @@ def test_evaluate_writes_one_json_per_method_and_ratio(tiny_model, tmp_path):
 
 def test_full_model_is_trained_by_the_same_command_and_takes_baselines(tiny_model, tmp_path):
     train(_cfg(tiny_model, retention=None), tmp_path / "full", progress=False)
-    res = evaluate(tmp_path / "full" / "model", ["full", "random", "heavy_hitter"], [0.3], tmp_path / "e", size=16, progress=False)
+    res = _eval(tmp_path / "full" / "model", ["full", "random", "heavy_hitter"], [0.3], tmp_path / "e", size=16)
     assert [r["method"] for r in res] == ["full", "random", "heavy_hitter"]
     with pytest.raises(ValueError, match="trained without retention: it has no learned scorers"):
-        evaluate(tmp_path / "full" / "model", ["learned"], [0.3], tmp_path / "e2", size=16, progress=False)
+        _eval(tmp_path / "full" / "model", ["learned"], [0.3], tmp_path / "e2", size=16)
 
 
 def test_evaluate_a_data_file(tiny_model, tmp_path):
     train(_cfg(tiny_model), tmp_path / "run", progress=False)
     f = tmp_path / "mine.jsonl"
     f.write_text("\n".join(json.dumps({"sentence": s, "label": l, "idx": i}) for i, (s, l) in enumerate([("great", 1), ("awful", 0)])))
-    (r,) = evaluate(tmp_path / "run" / "model", ["learned"], [0.5], tmp_path / "e", data_file=str(f), progress=False)
+    (r,) = _eval(tmp_path / "run" / "model", ["learned"], [0.5], tmp_path / "e", data_file=str(f))
     assert r["n_examples"] == 2 and r["split"] == "file"
 
 
@@ -149,21 +159,62 @@ def test_evaluate_wrong_schema_file(tiny_model, tmp_path):
     f = tmp_path / "bad.jsonl"
     f.write_text(json.dumps({"text": "no sentence field", "label": 1}) + "\n")
     with pytest.raises(ValueError, match=r"bad.jsonl:1: missing field\(s\) \['sentence'\]"):
-        evaluate(tmp_path / "run" / "model", ["learned"], [0.5], tmp_path / "e", data_file=str(f), progress=False)
+        _eval(tmp_path / "run" / "model", ["learned"], [0.5], tmp_path / "e", data_file=str(f))
     assert not (tmp_path / "e").exists()
+
+
+def _trained(tiny_model, tmp_path, **keys):
+    train(_cfg(tiny_model, **keys), tmp_path / "abl", progress=False)
+    run = json.loads((tmp_path / "abl" / "model" / "run.json").read_text())
+    model, tok, _ = load_checkpoint(tmp_path / "abl" / "model")
+    return run, retention_of(model), (tmp_path / "abl" / "trace.tsv").read_text().splitlines()
+
+
+def _kept(model_dir, training=False):
+    """One batch through the loaded checkpoint's encoder: its RetentionInfo, the output hidden states, the batch."""
+    model, tok, _ = load_checkpoint(model_dir)
+    batch = tok(["a truly wonderful and moving film about two friends", "dull and far too long"], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        out = model.base_model.train(training)(**batch)
+    return out.retention, out.last_hidden_state, batch
 
 
 @pytest.mark.parametrize("keys,check", [
     ({"dual_update": "fixed", "lambda_init": 0.7}, lambda c: c["lambdas"] == [0.7]),
     ({"dual_update": "single_timescale"}, lambda c: c["eta"] == 1e-3),
     ({"dual": "global", "retention": {"ratio": 0.5, "schedule": "linear"}}, lambda c: len(c["lambdas"]) == 1 and len(c["targets"]) == 1),
-    ({"retention": {"ratio": 0.5, "gate": "sigmoid", "budget_prob": "sigmoid", "soft_mask": "states", "scorer": "recurrent"}},
-     lambda c: c["step_count"] == 6),
-    ({"dual_units": "tokens", "retention": {"ratio": 0.5, "placement": "final", "restore": "mask"}}, lambda c: c["step_count"] == 6),
 ])
-def test_ablation_switches(tiny_model, tmp_path, keys, check):
-    train(_cfg(tiny_model, **keys), tmp_path / "abl", progress=False)
-    run = json.loads((tmp_path / "abl" / "model" / "run.json").read_text())
+def test_dual_switches(tiny_model, tmp_path, keys, check):
+    run, _, _ = _trained(tiny_model, tmp_path, **keys)
     assert check(run["controller"])
-    (r,) = evaluate(tmp_path / "abl" / "model", ["learned"], [0.5], tmp_path / "e", size=16, progress=False)
-    assert 0 <= r["metrics"]["accuracy"] <= 100
+
+
+def test_scorer_gate_and_mask_switches_take_effect(tiny_model, tmp_path):
+    """recurrent scorer, sigmoid gate and budget, states-only soft mask: the checkpoint carries them; sigmoid gates are
+    never exactly 0, so in training every token stays alive; evaluation still keeps the top half."""
+    keys = {"retention": {"ratio": 0.5, "gate": "sigmoid", "budget_prob": "sigmoid", "soft_mask": "states", "scorer": "recurrent"}}
+    run, retention, _ = _trained(tiny_model, tmp_path, **keys)
+    assert all(isinstance(s, RecurrentScorer) for s in retention.scorers.values())
+    assert retention.config.gate == "sigmoid" and retention.config.soft_mask == "states"
+    info, _, _ = _kept(tmp_path / "abl" / "model", training=True)
+    assert torch.equal(info.kept_counts[:, 0], info.n_tokens)
+    _, ref, _ = _trained(tiny_model, tmp_path / "ref")
+    assert all(isinstance(s, MLPScorer) for s in ref.scorers.values())
+    (r,) = _eval(tmp_path / "abl" / "model", ["learned"], [0.5], tmp_path / "e", size=16)
+    assert abs(r["kept_fraction_tokens"]["1"] - 0.5) < 0.1
+
+
+def test_placement_and_restore_switches_take_effect(tiny_model, tmp_path):
+    """placement final: one retention point after the last block; restore mask: dropped tokens come back as zeros."""
+    _, retention, header = _trained(tiny_model, tmp_path, dual_units="tokens",
+                                    retention={"ratio": 0.5, "placement": "final", "restore": "mask"})
+    assert retention.boundaries == (2,)  # after the second (last) block of the tiny model
+    assert {"kept_2", "target_2", "lambda_2"} <= set(header[0].split("\t")) and "kept_1" not in header[0].split("\t")
+    info, hidden, batch = _kept(tmp_path / "abl" / "model")
+    dropped = batch["attention_mask"].bool() & ~info.kept_mask
+    assert dropped.any() and hidden[dropped].abs().max() == 0  # restore: mask
+    _, ref, _ = _trained(tiny_model, tmp_path / "ref")
+    assert ref.boundaries == (1,)
+    info, hidden, batch = _kept(tmp_path / "ref" / "abl" / "model")
+    dropped = batch["attention_mask"].bool() & ~info.kept_mask
+    assert dropped.any() and (hidden[dropped].abs().amax(-1) > 0).all()  # restore: last_state keeps their states

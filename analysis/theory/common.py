@@ -1,12 +1,12 @@
-"""What every theory check shares: the verdict file, the figure, the command line."""
+"""What every theory check shares: the verdict file and the command line."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
+
+from adaptive_retention.io import write_atomic
 
 VERDICTS = ("holds", "holds approximately", "does not hold")
 
@@ -17,23 +17,8 @@ def write_verdict(path: str | Path, claim: str, measured: str, numbers: dict, ve
         raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
     record = {"claim": claim, "measured": measured, "numbers": numbers, "verdict": verdict, "deviation": deviation,
               "seeds": list(seeds), **extra}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        json.dump(record, f, indent=2, default=float)
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(record, indent=2, default=float))
     return record
-
-
-def save_figure(fig, path: str | Path) -> None:
-    """PNG (and PDF beside it), written to temp names and renamed."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for p in (path, path.with_suffix(".pdf")):
-        tmp = p.with_name(f".{p.stem}.tmp{p.suffix}")
-        fig.savefig(tmp, dpi=150, bbox_inches="tight")
-        os.replace(tmp, p)
 
 
 def parser(doc: str) -> argparse.ArgumentParser:

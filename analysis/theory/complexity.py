@@ -6,7 +6,7 @@ asymptotic regime), for the plain model and for retention; the retained/plain ra
 length is set beside the claim's ρ² (memory) — which can only show if the drop happens before the first
 block, since a full-length first block bounds the peak.
 
-  python analysis/theory/complexity.py --out results/theory/complexity.json --sweeps results/efficiency/length_sweep_sdpa.tsv ...
+  python -m analysis.theory.complexity --out results/theory/complexity.json --sweeps results/efficiency/length_sweep_sdpa.tsv ...
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import parser, save_figure, write_verdict  # noqa: E402
+from adaptive_retention.efficiency import fit_exponent
+from adaptive_retention.io import save_figure
 
-from adaptive_retention.efficiency import fit_exponent  # noqa: E402
+from .common import parser, write_verdict
 
 
 def main(argv=None) -> int:

@@ -8,7 +8,7 @@ steps that met the budget. F̂ estimates the loss of a feasible solution, so F̂
 noise) and the right-hand side (F̂ − E[L]) / λ is larger than the true one: a violation with F̂ is a
 violation with F*, a pass with F̂ is only consistent with the claim.
 
-  python analysis/theory/duality.py --out results/theory/slackness.json --out-gap results/theory/duality_gap.json [--traces RUN/trace.tsv ...]
+  python -m analysis.theory.duality --out results/theory/slackness.json --out-gap results/theory/duality_gap.json [--traces RUN/trace.tsv ...]
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import parser, save_figure, write_verdict  # noqa: E402
-from toy import Toy  # noqa: E402
+from adaptive_retention.io import save_figure
+
+from .common import parser, write_verdict
+from .toy import Toy
 
 
 def toy_grid(seeds, T: int = 10, M: int = 3, lambdas=None) -> list[dict]:

@@ -7,7 +7,7 @@ sentences. Gap = train accuracy − test accuracy, for ρ = M/T from 0.1 to 1.0,
 The claim is an upper bound linear in M/T: we fit gap ≈ a + b·ρ and report whether the measured gap
 stays under the line through the origin and the gap at ρ = 1 (the bound's shape, C·M/T).
 
-  python analysis/theory/generalisation.py --out results/theory/generalisation.json
+  python -m analysis.theory.generalisation --out results/theory/generalisation.json
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import parser, save_figure, write_verdict  # noqa: E402
+from adaptive_retention.io import save_figure
+
+from .common import parser, write_verdict
 
 RATIOS = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 

@@ -5,7 +5,7 @@ Exact Bernoulli gradient ∇_s E_{z~Bernoulli(σ(s))}[L(z)] by enumerating the m
 HardConcrete sampler, many draws, standard error from independent chunks), for several β at the
 paper's stretch (γ, ζ) = (−0.1, 1.1) and without stretch (γ, ζ) → (0, 1) approximated by (−1e-6, 1 + 1e-6).
 
-  python analysis/theory/gradient_bias.py --out results/theory/gradient_bias.json
+  python -m analysis.theory.gradient_bias --out results/theory/gradient_bias.json
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import parser, save_figure, write_verdict  # noqa: E402
-from toy import Toy  # noqa: E402
+from adaptive_retention.io import save_figure
 
-from adaptive_retention.gates import HardConcrete  # noqa: E402
+from .common import parser, write_verdict
+from .toy import Toy
+
+from adaptive_retention.gates import HardConcrete
 
 BETAS = (2.0, 1.0, 0.66, 0.33, 0.1, 0.03)
 

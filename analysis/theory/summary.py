@@ -1,6 +1,6 @@
 """The seven claims and their verdicts in one table (CSV + Markdown), from the theory JSON files.
 
-  python analysis/theory/summary.py results/theory/*.json --csv results/theory/summary.csv --markdown results/theory/summary.md
+  python -m analysis.theory.summary results/theory/*.json --csv results/theory/summary.csv --markdown results/theory/summary.md
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     ap.add_argument("--csv", required=True)
     ap.add_argument("--markdown", required=True)
     args = ap.parse_args(argv)
-    from adaptive_retention.checkpoint import write_atomic
+    from adaptive_retention.io import write_atomic
 
     t = table(args.verdicts)
     write_atomic(args.csv, t.to_csv(index=False))

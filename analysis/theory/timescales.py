@@ -7,7 +7,7 @@ exponents: what the paper's proof sketch uses) and equal rates (both k^−0.75).
 iterate is feasible (violation ≤ 0.05 tokens) with E[L] within 0.01 of the exact optimum F* over the
 last 10 % of steps, and λ's range there is < 0.01. Real runs: the traces' λ and violation over steps.
 
-  python analysis/theory/timescales.py --out results/theory/timescales.json [--traces RUN/trace.tsv ...]
+  python -m analysis.theory.timescales --out results/theory/timescales.json [--traces RUN/trace.tsv ...]
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import parser, save_figure, write_verdict  # noqa: E402
-from toy import Toy  # noqa: E402
+from adaptive_retention.io import save_figure
+
+from .common import parser, write_verdict
+from .toy import Toy
 
 ORDERINGS = {"θ fastest (paper's assumption)": (0.55, 0.95), "λ fastest (proof sketch)": (0.95, 0.55), "equal rates": (0.75, 0.75)}
 

@@ -8,7 +8,7 @@ Fit log Var against log B: slope (expected −1) with its 95 % interval, and C =
 For independent draws Var[ḡ_B] = Var[g]/B is an identity, so what this adds is C itself and the
 signal-to-noise ratio ‖E g‖² / C: the number of draws one step needs before the mean dominates.
 
-  python analysis/theory/variance.py --out results/theory/variance.json [--checkpoint RUN/model]
+  python -m analysis.theory.variance --out results/theory/variance.json [--checkpoint RUN/model]
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import parser, save_figure, write_verdict  # noqa: E402
+from adaptive_retention.io import save_figure
+
+from .common import parser, write_verdict
 
 
 def load(checkpoint: str | None, ratio: float):
@@ -28,7 +29,8 @@ def load(checkpoint: str | None, ratio: float):
 
     from adaptive_retention.backbones import resolve_model_path
     from adaptive_retention.checkpoint import load_checkpoint
-    from adaptive_retention.modeling import RetentionConfig, apply_retention
+    from adaptive_retention.config import RetentionConfig
+    from adaptive_retention.modeling import apply_retention
 
     if checkpoint:
         model, tok, run = load_checkpoint(checkpoint)

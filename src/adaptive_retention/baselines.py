@@ -51,12 +51,11 @@ def heavy_hitter_selector(model: nn.Module):
     return select
 
 
+# one factory per baseline of methods.BASELINES (a test checks they agree): (model, seed) -> selector
+SELECTORS = {"random": lambda model, seed: random_selector(seed), "truncation": lambda model, seed: truncation_selector(),
+             "heavy_hitter": lambda model, seed: heavy_hitter_selector(model)}
+
+
 def selector_for(method: str, model: nn.Module, seed: int):
     """The selector of a baseline method; None for the learned scores (and for full / threshold)."""
-    if method == "random":
-        return random_selector(seed)
-    if method == "truncation":
-        return truncation_selector()
-    if method == "heavy_hitter":
-        return heavy_hitter_selector(model)
-    return None
+    return SELECTORS[method](model, seed) if method in SELECTORS else None

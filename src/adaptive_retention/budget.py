@@ -14,10 +14,7 @@ import math
 
 import torch
 
-SCHEDULES = ("constant", "linear", "geometric")
-PLACEMENTS = ("layerwise", "final")
-DUAL_MODES = ("per_layer", "global")
-PROJECTIONS = ("nonnegative", "none")
+from .config import DUAL_MODES, PLACEMENTS, PROJECTIONS, SCHEDULES
 
 
 def layer_ratios(schedule: str, ratio: float, start_layer: int, num_layers: int, placement: str = "layerwise") -> dict[int, float]:

@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from .config import SOURCES
+
 KINDS = ("classification", "qa", "summarization")
-SOURCES = ("auto", "local", "hub", "prepared")  # prepared: a snapshot made by prepare.prepare_data (data_dir = its root)
 SPLITS = ("train", "eval")
 MANIFEST = "manifest.json"  # a prepared snapshot's record of where it came from
 
@@ -75,7 +76,7 @@ class TaskSpec:
     fields: tuple[str, ...]  # fields every raw record must have
     to_examples: Callable[[dict, int], list[dict]]  # raw record (and its row number) -> examples
     group: Callable[[dict], str]  # document a raw record belongs to (for splits without leaks)
-    metric: str
+    metrics: tuple[str, ...]  # primary metrics of the quality tables; the first is the headline (figures, Table 3)
     labels: tuple[str, ...] = ()  # classification label names (index = label id); a hub ClassLabel's names win
     max_length: int = 512
     eval_fraction: float = 0.2  # share of documents held out when a split must be made
@@ -191,26 +192,34 @@ HUB: dict[str, HubSource | ArchiveSource] = {  # every hub source, pinned, with 
 }
 
 TASKS: dict[str, TaskSpec] = {t.id: t for t in [
-    TaskSpec("sst2", "classification", HUB["sst2"], "glue-sst2", {"train": "train", "eval": "validation"},
-             ("sentence", "label"), _text_label("sentence"), lambda r: str(r["idx"]), "accuracy", ("negative", "positive"), 64),
-    TaskSpec("imdb", "classification", HUB["imdb"], "imdb", {"train": "train", "eval": "test"},
-             ("text", "label"), _text_label("text"), lambda r: r["text"], "accuracy", ("neg", "pos"), 512),
-    TaskSpec("cuad", "classification", HUB["cuad"], "cuad-qa", {"train": "train", "eval": "test"},
-             ("id", "title", "answers"), _cuad_clauses, lambda r: r["title"], "f1", CUAD_LABELS, 256,
+    TaskSpec(id="sst2", kind="classification", hub=HUB["sst2"], local="glue-sst2", splits={"train": "train", "eval": "validation"},
+             fields=("sentence", "label"), to_examples=_text_label("sentence"), group=lambda r: str(r["idx"]),
+             metrics=("accuracy",), labels=("negative", "positive"), max_length=64),
+    TaskSpec(id="imdb", kind="classification", hub=HUB["imdb"], local="imdb", splits={"train": "train", "eval": "test"},
+             fields=("text", "label"), to_examples=_text_label("text"), group=lambda r: r["text"],
+             metrics=("accuracy",), labels=("neg", "pos"), max_length=512),
+    TaskSpec(id="cuad", kind="classification", hub=HUB["cuad"], local="cuad-qa", splits={"train": "train", "eval": "test"},
+             fields=("id", "title", "answers"), to_examples=_cuad_clauses, group=lambda r: r["title"],
+             metrics=("f1_micro", "f1_macro"), labels=CUAD_LABELS, max_length=256,
              notes="clause-type classification built from the QA records; split by contract"),
-    TaskSpec("arxiv", "summarization", HUB["arxiv"], "arxiv-summarization", {"train": "train", "eval": "test"},
-             ("article", "abstract"), _article_abstract("article", "abstract"), lambda r: r["article"][:200], "rouge", (), 4096,
+    TaskSpec(id="arxiv", kind="summarization", hub=HUB["arxiv"], local="arxiv-summarization", splits={"train": "train", "eval": "test"},
+             fields=("article", "abstract"), to_examples=_article_abstract("article", "abstract"), group=lambda r: r["article"][:200],
+             metrics=("rouge1",), max_length=4096,
              notes="the local stand-in (arxiv-unarxive-sample) has no abstracts: see task arxiv-category"),
-    TaskSpec("arxiv-category", "classification", HUB["arxiv-category"], "arxiv-unarxive-sample",
-             {"train": "train", "eval": "test"}, ("text", "label"), _text_label("text"), lambda r: r.get("arxiv_id", r["text"][:200]),
-             "accuracy", (), 4096, notes="long-document path on the local stand-in: label = arXiv primary category"),
-    TaskSpec("qasper", "qa", HUB["qasper"], "qasper", {"train": "train", "eval": "validation"},
-             ("id", "full_text", "qas"), _qasper, lambda r: r["id"], "squad", (), 4096),
-    TaskSpec("pubmed", "summarization", HUB["pubmed"], "pubmed-summarization",
-             {"train": "train", "eval": "test"}, ("article", "abstract"), _article_abstract("article", "abstract"),
-             lambda r: r["article"][:200], "rouge", (), 4096),
-    TaskSpec("squad", "qa", HUB["squad"], "squad", {"train": "train", "eval": "validation"},
-             ("id", "title", "context", "question", "answers"), _squad, lambda r: r["title"], "squad", (), 384),
+    TaskSpec(id="arxiv-category", kind="classification", hub=HUB["arxiv-category"], local="arxiv-unarxive-sample",
+             splits={"train": "train", "eval": "test"}, fields=("text", "label"), to_examples=_text_label("text"),
+             group=lambda r: r.get("arxiv_id", r["text"][:200]), metrics=("accuracy",), max_length=4096,
+             notes="long-document path on the local stand-in: label = arXiv primary category"),
+    TaskSpec(id="qasper", kind="qa", hub=HUB["qasper"], local="qasper", splits={"train": "train", "eval": "validation"},
+             fields=("id", "full_text", "qas"), to_examples=_qasper, group=lambda r: r["id"], metrics=("f1", "exact_match"),
+             max_length=4096),
+    TaskSpec(id="pubmed", kind="summarization", hub=HUB["pubmed"], local="pubmed-summarization",
+             splits={"train": "train", "eval": "test"}, fields=("article", "abstract"),
+             to_examples=_article_abstract("article", "abstract"), group=lambda r: r["article"][:200],
+             metrics=("rouge1", "rougeL"), max_length=4096),
+    TaskSpec(id="squad", kind="qa", hub=HUB["squad"], local="squad", splits={"train": "train", "eval": "validation"},
+             fields=("id", "title", "context", "question", "answers"), to_examples=_squad, group=lambda r: r["title"],
+             metrics=("f1", "exact_match"), max_length=384),
 ]}
 
 

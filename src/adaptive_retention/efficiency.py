@@ -21,6 +21,7 @@ import math
 import statistics
 import time
 import warnings
+from contextlib import nullcontext
 from dataclasses import replace
 from typing import Callable
 
@@ -28,11 +29,12 @@ import torch
 from torch import nn
 
 from .baselines import selector_for
+from .config import BENCH_MODES as MODES
+from .config import RetentionConfig
 from .flops import encoder_flops, measured_flops
-from .modeling import RetentionConfig, apply_retention, retention_of
-
-MODES = ("inference", "train_step")
-SELECTORS = ("random", "truncation", "heavy_hitter")
+from .methods import BASELINES as SELECTORS
+from .methods import METHODS
+from .modeling import apply_retention, retention_of
 
 
 def synthetic_batch(vocab_size: int, batch_size: int, seq_len: int, cls_id: int, sep_id: int, seed: int = 0,
@@ -55,29 +57,30 @@ def _sync(device: torch.device) -> None:
 
 
 def build_variants(model: nn.Module, special_token_ids: list[int], ratios: list[float], selectors=SELECTORS,
-                   base_config: RetentionConfig | None = None, seed: int = 0) -> dict[str, nn.Module]:
-    """plain, plain-copy (the noise floor of one run), learned@ρ and each baseline selector @ρ (ratios < 1)."""
+                   base_config: RetentionConfig | None = None) -> dict[str, nn.Module]:
+    """plain, plain-copy (the noise floor of one run), learned@ρ and each baseline selector @ρ (ratios < 1); a baseline
+    variant is a retention copy whose scores `make_step` replaces by the baseline's selector."""
     base_config = base_config or RetentionConfig()
     out = {"plain": model, "plain-copy": copy.deepcopy(model)}
     for r in ratios:
         cfg = replace(base_config, ratio=r)
         out[f"learned@{r}"] = apply_retention(copy.deepcopy(model), cfg, special_token_ids)
         for name in selectors if r < 1.0 else ():
-            m = apply_retention(copy.deepcopy(model), cfg, special_token_ids)
-            retention_of(m).selector = selector_for(name, m, seed)
-            out[f"{name}@{r}"] = m
+            out[f"{name}@{r}"] = apply_retention(copy.deepcopy(model), cfg, special_token_ids)
     return out
 
 
-def make_step(model: nn.Module, batch: dict, mode: str, soft: bool = False) -> tuple[Callable[[], None], torch.optim.Optimizer | None]:
-    """A closure running one batch in `mode` (and the optimiser it steps, for memory tracking)."""
+def make_step(model: nn.Module, batch: dict, mode: str, soft: bool = False, selector=None) -> tuple[Callable[[], None], torch.optim.Optimizer | None]:
+    """A closure running one batch in `mode` (and the optimiser it steps, for memory tracking); `selector` replaces
+    the learned scores during the step (a baseline)."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; allowed: {list(MODES)}")
+    selecting = (lambda: retention_of(model).selecting(selector)) if selector is not None else nullcontext
     if mode == "inference":
         model.eval()
 
         def infer():
-            with torch.inference_mode():
+            with torch.inference_mode(), selecting():
                 model(**batch)
         return infer, None
     model.train()
@@ -87,11 +90,19 @@ def make_step(model: nn.Module, batch: dict, mode: str, soft: bool = False) -> t
     opt = torch.optim.AdamW(params, lr=0.0)
 
     def train_step():
-        out = model(**batch)
+        with selecting():
+            out = model(**batch)
         out.last_hidden_state.float().pow(2).mean().backward()  # a stand-in loss: the head's cost is negligible
         opt.step()
         opt.zero_grad(set_to_none=True)
     return train_step, opt
+
+
+def variant_step(variants: dict[str, nn.Module], name: str, batch: dict, mode: str, seed: int):
+    """make_step for a named variant: `soft@ρ` trains with the gates at full length, `<baseline>@ρ` uses its selector."""
+    method = name.split("@")[0]
+    selector = selector_for(method, variants[name], seed) if method in SELECTORS else None
+    return make_step(variants[name], batch, mode, soft=method == "soft", selector=selector)
 
 
 def time_alternating(steps: dict[str, Callable[[], None]], device: torch.device, repeats: int, warmup: int = 1) -> dict[str, list[float]]:
@@ -131,7 +142,9 @@ def peak_memory(step: Callable[[], None], model: nn.Module, opt: torch.optim.Opt
             "peak_act_bytes": int(snap[_MemRefType.ACT] + snap[_MemRefType.TEMP])}
 
 
-SELECTION_OF = {"learned": "learned", "soft": "soft", "random": "free", "truncation": "free", "heavy_hitter": "heavy_hitter"}
+def selection_of(method: str) -> str:
+    """How a variant's choice of tokens is costed: a method's (methods.METHODS), or the soft gates of training."""
+    return "soft" if method == "soft" else METHODS[method].selection
 
 
 def analytic_flops(model_config, seq_len: int, variant: str, mode: str, base_config: RetentionConfig) -> int:
@@ -145,7 +158,7 @@ def analytic_flops(model_config, seq_len: int, variant: str, mode: str, base_con
     method, ratio = variant.split("@")
     b = base_config
     kw = dict(ratio=float(ratio), schedule=b.schedule, start_layer=b.start_layer, placement=b.placement, scorer=b.scorer)
-    fwd = encoder_flops(*shape, selection=SELECTION_OF[method], **kw)
+    fwd = encoder_flops(*shape, selection=selection_of(method), **kw)
     if mode == "inference":
         return fwd
     if method == "soft":
@@ -160,7 +173,7 @@ def measure(model: nn.Module, special_token_ids: list[int], cls_id: int, sep_id:
     """One row per (mode, length, variant): latency, throughput, speed-up, peak memory, FLOPs (counted and analytic)."""
     base_config = base_config or RetentionConfig()
     device = next(model.parameters()).device
-    variants = build_variants(model, special_token_ids, ratios, selectors, base_config, seed)
+    variants = build_variants(model, special_token_ids, ratios, selectors, base_config)
     if "train_step" in modes:
         for r in ratios:
             if r < 1.0:
@@ -170,12 +183,12 @@ def measure(model: nn.Module, special_token_ids: list[int], cls_id: int, sep_id:
         for T in lengths:
             batch = {k: v.to(device) for k, v in synthetic_batch(model.config.vocab_size, batch_size, T, cls_id, sep_id, seed, special_token_ids).items()}
             names = [n for n in variants if mode == "train_step" or not n.startswith("soft@")]
-            steps = {n: make_step(variants[n], batch, mode, soft=n.startswith("soft@")) for n in names}
+            steps = {n: variant_step(variants, n, batch, mode, seed) for n in names}
             progress(f"{mode} T={T}: timing {len(names)} variants × {repeats}")
             times = time_alternating({n: s for n, (s, _) in steps.items()}, device, repeats)
             t_plain = statistics.median(times["plain"])
             for n in names:
-                step, opt = make_step(variants[n], batch, mode, soft=n.startswith("soft@"))  # fresh optimiser: first-step state
+                step, opt = variant_step(variants, n, batch, mode, seed)  # fresh optimiser: first-step state
                 t = statistics.median(times[n])
                 row = {"mode": mode, "seq_len": T, "variant": n, "method": n.split("@")[0],
                        "ratio": float(n.split("@")[1]) if "@" in n else 1.0, "batch_size": batch_size,

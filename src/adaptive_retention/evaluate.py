@@ -1,7 +1,8 @@
 """Evaluate one checkpoint under several token-selection methods and budgets.
 
-Writes one JSON per (method, ratio): task, method, ratio, seed, split, n_examples, the task's
-metrics, the measured kept fraction per retention layer, wall seconds.
+Writes one JSON per (method, ratio): the run's identity (run id, task, variant, budget, study, seed),
+method, ratio, split, n_examples, the task's metrics, the measured kept fraction per retention layer,
+wall seconds. Analysis groups on these fields, never on file paths.
 A checkpoint trained without retention can still be evaluated with the baseline selectors: they
 are attached with the retention switches given (default: SPEC §2 defaults), untrained scorers unused.
 """
@@ -10,20 +11,24 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .backbones import pick_device
 from .baselines import selector_for
-from .checkpoint import load_checkpoint, write_atomic
+from .checkpoint import load_checkpoint
+from .config import EvalConfig, RetentionConfig, Selection
 from .data import DataError, get_task, load_examples, read_jsonl
-from .modeling import RetentionConfig, apply_retention, info_of, retention_of
+from .io import write_atomic, write_json
+from .methods import METHODS
+from .modeling import apply_retention, info_of, retention_of
+from .plan import identity_of
 from .tasks import collate, kind_module
-from .train import pick_device
-
-METHODS = ("full", "learned", "random", "truncation", "heavy_hitter", "threshold")
 
 
 def examples_from_file(task: str, path: str | Path, labels: list[str]) -> list[dict]:
@@ -106,79 +111,87 @@ def kept_examples(model, tokenizer, features: list[dict], inputs, device) -> lis
     return rows
 
 
-def evaluate(checkpoint: str | Path, methods: list[str] | dict[str, list[float]], ratios: list[float], out_dir: str | Path, split: str = "eval",
-             data_file: str | None = None, size: int | None = None, source: str = "auto", data_dir: str = "../shared/data",
-             seed: int = 0, tau: float = 0.5, batch_size: int = 32, retention: dict | None = None, device: str = "auto",
-             progress: bool = True, bundle: str | Path | None = None, examples_out: str | Path | None = None,
-             n_examples: int = 5) -> list[dict]:
-    """Evaluate; one JSON per (method, ratio) in out_dir, and all of them as one list in `bundle` if given.
-    `examples_out`: the first `n_examples` inputs with the block each token was dropped at (learned scores at
-    the trained budget; an empty list for a checkpoint trained without retention).
+@dataclass
+class _Loaded:
+    """A checkpoint and the examples and features it is evaluated on."""
+    model: torch.nn.Module
+    tokenizer: object
+    run: dict
+    kind: object
+    examples: list[dict]
+    features: list[dict]
+    origin: str
+    split: str
+    device: torch.device
 
-    `methods` is a list (each at every ratio of `ratios`) or a plan {method: [ratios]}; `full` always
-    runs at 1.0 and `threshold` once (its kept fraction is whatever p > tau keeps).
-    """
-    plan = dict(methods) if isinstance(methods, dict) else {m: list(ratios) for m in methods}
-    plan = {m: [1.0] if m == "full" else [None] if m == "threshold" else [float(r) for r in rs] for m, rs in plan.items()}
-    methods = list(plan)
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise ValueError(f"unknown method(s) {unknown}; allowed: {list(METHODS)}")
-    bad = [r for rs in plan.values() for r in rs if r is not None and not 0.0 < r <= 1.0]
-    if bad:
-        raise ValueError(f"ratio(s) {bad} outside (0, 1]")
-    if not 0.0 < tau < 1.0:
-        raise ValueError(f"tau must lie in (0, 1), got {tau}")
-    dev = pick_device(device)
-    model, tokenizer, run = load_checkpoint(checkpoint, dev)
-    if "learned" in methods and run.get("retention") is None:
-        raise ValueError(f"{checkpoint} was trained without retention: it has no learned scorers (method 'learned'); "
+
+def _load(checkpoint, cfg: EvalConfig) -> _Loaded:
+    device = pick_device(cfg.device)
+    model, tokenizer, run = load_checkpoint(checkpoint, device)
+    needs = [m for m in cfg.plan if METHODS[m].needs_scorers]
+    if needs and run.get("retention") is None:
+        raise ValueError(f"{checkpoint} was trained without retention: it has no learned scorers (method(s) {needs}); "
                          "use full / random / truncation / heavy_hitter")
     spec = get_task(run["task"])
-    kind = kind_module(spec.kind)
-    if data_file is not None:
-        examples, origin, split = examples_from_file(run["task"], data_file, run.get("labels", [])), str(data_file), "file"
+    if cfg.data_file is not None:
+        examples, origin, split = examples_from_file(run["task"], cfg.data_file, run.get("labels", [])), str(cfg.data_file), "file"
     else:
-        s = load_examples(run["task"], split, source, data_dir, size=size, seed=0)
-        examples, origin = s.examples, s.origin
-    cfg = run["train_config"]
-    features = kind.featurize(examples, tokenizer, run["max_length"], k=cfg.get("k", 3), stride=cfg.get("stride", 128))
-    if run.get("retention") is None and any(m != "full" for m in methods):
-        apply_retention(model, RetentionConfig.from_dict(retention or {}), tokenizer.all_special_ids)
-    has_retention = hasattr(model.base_model, "retention")
-    out_dir = Path(out_dir)
+        s = load_examples(run["task"], cfg.split, cfg.source, cfg.data_dir, size=cfg.size, seed=0)
+        examples, origin, split = s.examples, s.origin, cfg.split
+    train_cfg = run["train_config"]
+    kind = kind_module(spec.kind)
+    features = kind.featurize(examples, tokenizer, run["max_length"], k=train_cfg.get("k", 3), stride=train_cfg.get("stride", 128))
+    if run.get("retention") is None and any(m != "full" for m in cfg.plan):
+        apply_retention(model, RetentionConfig.from_dict(cfg.retention or {}), tokenizer.all_special_ids)
+    return _Loaded(model, tokenizer, run, kind, examples, features, origin, split, device)
+
+
+def _selecting(loaded: _Loaded, sel: Selection, seed: int):
+    """The model's retention set to this selection for the duration of a `with` block (nothing to set without retention)."""
+    if not hasattr(loaded.model.base_model, "retention"):
+        return nullcontext()
+    return retention_of(loaded.model).selecting(selector_for(sel.method, loaded.model, seed), sel.tau, 1.0 if sel.ratio is None else sel.ratio)
+
+
+def evaluate_one(loaded: _Loaded, sel: Selection, cfg: EvalConfig, checkpoint, progress: bool) -> dict:
+    """One (method, ratio) over every feature: the result record."""
+    task, run = loaded.run["task"], loaded.run
+    has_retention = hasattr(loaded.model.base_model, "retention")
+    with _selecting(loaded, sel, cfg.seed):
+        t0 = time.perf_counter()
+        outputs, kept = run_features(loaded.model, loaded.features, loaded.kind.INPUTS, loaded.tokenizer.pad_token_id,
+                                     get_task(task).kind, cfg.batch_size, loaded.device, f"{sel.method}@{sel.ratio}", progress)
+        wall = time.perf_counter() - t0
+    k = run["train_config"].get("k", 3)
+    predictions = loaded.kind.predict(outputs, loaded.features, loaded.examples, k=k)
+    metrics = loaded.kind.score(predictions, loaded.examples, num_labels=len(run.get("labels", [])) or None)
+    boundaries = retention_of(loaded.model).boundaries if has_retention else ()
+    identity = {**identity_of(run, str(checkpoint)), **cfg.identity}
+    return {**identity, "method": sel.method, "ratio": sel.ratio, "tau": sel.tau, "eval_seed": cfg.seed, "split": loaded.split,
+            "origin": loaded.origin, "n_examples": len(loaded.examples), "n_features": len(loaded.features), "metrics": metrics,
+            **kept_summary(kept, boundaries), "wall_seconds": wall, "checkpoint": str(checkpoint),
+            "trained_retention": run.get("retention"), "device": str(loaded.device)}
+
+
+def evaluate(checkpoint: str | Path, cfg: EvalConfig, out_dir: str | Path, progress: bool = True, bundle: str | Path | None = None,
+             examples_out: str | Path | None = None, n_examples: int = 5) -> list[dict]:
+    """Evaluate a checkpoint under every selection of `cfg`; one JSON per (method, ratio) in out_dir, and all of them as
+    one list in `bundle` if given. `examples_out`: the first `n_examples` inputs with the block each token was dropped at
+    (learned scores at the trained budget; an empty list for a checkpoint trained without retention)."""
+    loaded = _load(checkpoint, cfg)
     results = []
-    for method in methods:
-        for ratio in plan[method]:
-            if has_retention:
-                r = retention_of(model)
-                r.set_ratio(1.0 if ratio is None else ratio)
-                r.selector = selector_for(method, model, seed)
-                r.threshold = tau if method == "threshold" else None
-            t0 = time.perf_counter()
-            outputs, kept = run_features(model, features, kind.INPUTS, tokenizer.pad_token_id, spec.kind, batch_size, dev,
-                                         f"{method}@{ratio}", progress)
-            wall = time.perf_counter() - t0
-            predictions = kind.predict(outputs, features, examples, k=cfg.get("k", 3))
-            metrics = kind.score(predictions, examples, num_labels=len(run.get("labels", [])) or None)
-            boundaries = retention_of(model).boundaries if has_retention else ()
-            result = {"task": run["task"], "method": method, "ratio": ratio, "tau": tau if method == "threshold" else None,
-                      "seed": run["seed"], "eval_seed": seed, "split": split, "origin": origin, "n_examples": len(examples),
-                      "n_features": len(features), "metrics": metrics, **kept_summary(kept, boundaries),
-                      "wall_seconds": wall, "checkpoint": str(checkpoint), "trained_retention": run.get("retention"),
-                      "device": str(dev)}
-            name = f"{method}.json" if ratio is None or method == "full" else f"{method}_{ratio:g}.json"
-            write_atomic(out_dir / name, json.dumps(result, indent=2, sort_keys=True))
-            results.append(result)
-    if has_retention:  # leave the model as it was loaded
-        r = retention_of(model)
-        r.selector, r.threshold = None, None
+    for sel in cfg.selections():
+        result = evaluate_one(loaded, sel, cfg, checkpoint, progress)
+        write_json(Path(out_dir) / sel.file_name, result)
+        results.append(result)
     if examples_out is not None:
         shown = []
-        if run.get("retention") is not None:
-            retention_of(model).set_ratio(run["retention"]["ratio"])
-            shown = kept_examples(model, tokenizer, features[:n_examples], kind.INPUTS, dev)
+        if loaded.run.get("retention") is not None:
+            with retention_of(loaded.model).selecting(ratio=loaded.run["retention"]["ratio"]):
+                rows = kept_examples(loaded.model, loaded.tokenizer, loaded.features[:n_examples], loaded.kind.INPUTS, loaded.device)
+            identity = {**identity_of(loaded.run, str(checkpoint)), **cfg.identity}
+            shown = [{"run": identity["run"], "task": identity["task"], **row} for row in rows]
         write_atomic(examples_out, json.dumps(shown, indent=1))
     if bundle is not None:
-        write_atomic(bundle, json.dumps(results, indent=2, sort_keys=True))
+        write_json(bundle, results)
     return results

@@ -12,9 +12,8 @@ import math
 import torch
 from torch import nn
 
-BETA = 0.66  # temperature β
-GAMMA = -0.1  # stretch lower end γ
-ZETA = 1.1  # stretch upper end ζ
+from .config import BETA, GAMMA, ZETA, SCORERS, check_choice, check_stretch  # β temperature, (γ, ζ) stretch
+
 _EPS = 1e-6
 
 
@@ -22,10 +21,7 @@ class HardConcrete:
     """Hard-Concrete gate with parameters (β, γ, ζ); every method takes log α of any shape."""
 
     def __init__(self, beta: float = BETA, gamma: float = GAMMA, zeta: float = ZETA):
-        if not beta > 0:
-            raise ValueError(f"beta must be > 0, got {beta}")
-        if not (gamma < 0 and zeta > 1):
-            raise ValueError(f"need gamma < 0 < 1 < zeta for mass at 0 and 1, got gamma={gamma}, zeta={zeta}")
+        check_stretch(beta, gamma, zeta)
         self.beta, self.gamma, self.zeta = beta, gamma, zeta
 
     def sample(self, log_alpha: torch.Tensor, u: torch.Tensor | None = None) -> torch.Tensor:
@@ -109,12 +105,7 @@ class RecurrentScorer(nn.Module):
         return self.v(torch.tanh(self.W(h) + self.U(m_prev))).squeeze(-1)
 
 
-SCORERS = {"mlp": MLPScorer, "recurrent": RecurrentScorer}
-
-
 def make_scorer(kind: str, d: int, decay: float = 0.9, init_bias: float = 0.0) -> nn.Module:
-    if kind == "mlp":
-        return MLPScorer(d, init_bias=init_bias)
-    if kind == "recurrent":
-        return RecurrentScorer(d, decay=decay, init_bias=init_bias)
-    raise ValueError(f"unknown scorer {kind!r}; allowed: {sorted(SCORERS)}")
+    """A scorer of one of the kinds in config.SCORERS."""
+    check_choice("scorer", kind, SCORERS)
+    return MLPScorer(d, init_bias=init_bias) if kind == "mlp" else RecurrentScorer(d, decay=decay, init_bias=init_bias)

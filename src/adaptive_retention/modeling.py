@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 import types
-from dataclasses import asdict, dataclass, fields, replace
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable
 
 import torch
@@ -19,73 +20,12 @@ from torch import nn
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.utils import ModelOutput
 
-from .budget import PLACEMENTS, SCHEDULES, layer_ratios
-from .gates import SCORERS, HardConcrete, make_scorer
+from .budget import layer_ratios
+from .config import RetentionConfig
+from .gates import HardConcrete, make_scorer
 
-BUDGET_PROBS = ("hard_concrete", "sigmoid")
-SOFT_MASKS = ("states", "states+attention")
-RESTORES = ("last_state", "mask")
-GATES = ("hard_concrete", "sigmoid")
 _LOG_EPS = 1e-6  # floor of a gate before its log goes on the attention mask
 _RATIO_SCALE = 10**6  # M = ⌊ρ T⌋ in exact integer arithmetic (ratios with ≤ 6 decimals)
-
-
-def _check_choice(name: str, value, allowed) -> None:
-    if value not in allowed:
-        raise ValueError(f"unknown {name} {value!r}; allowed: {list(allowed)}")
-
-
-def strict_from_dict(cls, d: dict, what: str):
-    """Build dataclass `cls` from `d`; an unknown key is an error that names it and the allowed ones."""
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise ValueError(f"unknown {what} key(s) {unknown}; allowed: {sorted(known)}")
-    return cls(**d)
-
-
-@dataclass(frozen=True)
-class RetentionConfig:
-    """Every open choice of SPEC §2, with its default. Validated on construction."""
-
-    ratio: float = 0.5  # ρ = M/T, the final kept fraction of content tokens
-    schedule: str = "constant"  # constant | linear | geometric
-    start_layer: int = 1  # first block that sees fewer tokens
-    placement: str = "layerwise"  # layerwise | final
-    scorer: str = "mlp"  # mlp | recurrent
-    scorer_decay: float = 0.9  # γ_m of the recurrent scorer's running summary
-    beta: float = 0.66
-    gamma: float = -0.1
-    zeta: float = 1.1
-    gate: str = "hard_concrete"  # hard_concrete | sigmoid (ablation: no Hard-Concrete relaxation)
-    budget_prob: str = "hard_concrete"  # P(z̃>0) | σ(s) in the budget penalty
-    soft_mask: str = "states+attention"  # states | states+attention
-    restore: str = "last_state"  # last_state | mask
-    init_log_alpha: float = 3.0  # scorer output bias at init: gates start open (P(z̃>0) ≈ 0.99)
-    gather: bool = True  # eval: physically gather kept tokens (False: mask them; same outputs, no savings)
-
-    def __post_init__(self):
-        if not isinstance(self.ratio, (int, float)) or not 0.0 < self.ratio <= 1.0:
-            raise ValueError(f"ratio must lie in (0, 1], got {self.ratio!r}")
-        _check_choice("schedule", self.schedule, SCHEDULES)
-        _check_choice("placement", self.placement, PLACEMENTS)
-        _check_choice("scorer", self.scorer, SCORERS)
-        _check_choice("gate", self.gate, GATES)
-        _check_choice("budget_prob", self.budget_prob, BUDGET_PROBS)
-        _check_choice("soft_mask", self.soft_mask, SOFT_MASKS)
-        _check_choice("restore", self.restore, RESTORES)
-        if not isinstance(self.start_layer, int) or self.start_layer < 0:
-            raise ValueError(f"start_layer must be an integer ≥ 0, got {self.start_layer!r}")
-        HardConcrete(self.beta, self.gamma, self.zeta)  # validates β, γ, ζ
-        if not 0.0 <= self.scorer_decay < 1.0:
-            raise ValueError(f"scorer_decay must lie in [0, 1), got {self.scorer_decay!r}")
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "RetentionConfig":
-        return strict_from_dict(cls, d, "retention config")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass
@@ -212,9 +152,10 @@ def gather_kept(keep: torch.Tensor, multiple: int = 1) -> tuple[torch.Tensor, to
 class Retention(nn.Module):
     """Scorers, schedule and the retention block loop for one encoder.
 
-    `selector`, when set, replaces the learned scores at inference: a callable
-    (hidden (B, N, d), positions (B, N), valid (B, N), boundary) -> scores (B, N); baselines plug in
-    here. `threshold`, when set, keeps the tokens with σ(s) > threshold instead of the top M_l.
+    `selecting(...)` evaluates under another choice for the duration of a `with` block: a `selector`
+    replaces the learned scores at inference — a callable (hidden (B, N, d), positions (B, N), valid (B, N),
+    boundary) -> scores (B, N); baselines plug in here — a `threshold` keeps the tokens with σ(s) > threshold
+    instead of the top M_l, and a `ratio` moves the budget.
     """
 
     def __init__(self, config: RetentionConfig, family: Family, hidden_size: int, num_layers: int, special_token_ids: Iterable[int],
@@ -232,6 +173,18 @@ class Retention(nn.Module):
         self.num_layers = num_layers
         self.window = window  # sequence widths are multiples of this (1 unless sliding-window attention)
         self.last_info: RetentionInfo | None = None
+
+    @contextmanager
+    def selecting(self, selector: Callable | None = None, threshold: float | None = None, ratio: float | None = None):
+        """Inference with a baseline selector, a threshold or another budget; the module is as it was on exit."""
+        saved = self.selector, self.threshold, self.config, self.ratios
+        self.selector, self.threshold = selector, threshold
+        try:
+            if ratio is not None:
+                self.set_ratio(ratio)
+            yield self
+        finally:
+            self.selector, self.threshold, self.config, self.ratios = saved
 
     def set_ratio(self, ratio: float) -> None:
         """Evaluate at another budget: same schedule shape and retention layers, new final ratio."""

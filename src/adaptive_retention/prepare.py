@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from .backbones import MINILM_NAMES
+from .io import atomic_folder
 from .data import (MANIFEST, SPLITS, ArchiveSource, HubSource, _raw_records, archive_url, fetch_archive, get_task, hub_offline,
                    spec_labels)
 
@@ -126,22 +127,6 @@ def check_model(name: str, revision: str = "main") -> str:
 # --- snapshots -----------------------------------------------------------------------------------
 
 
-def _atomic_folder(out: Path, write) -> Path:
-    """Run write(tmp) into a temporary sibling folder, then swap it in: a snapshot is whole or absent."""
-    out = Path(out)
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
-        write(tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
-    return out
-
-
 def _resolved_revision(source) -> str | None:
     if isinstance(source, HubSource):
         from huggingface_hub import HfApi
@@ -160,7 +145,7 @@ def prepare_data(task: str, source: str, data_dir: str | os.PathLike | None, out
     manifest = {"task": task, "source": source, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "datasets": datasets.__version__,
                 "split_seed": split_seed, "splits": {}}
 
-    def write(tmp: Path):
+    with atomic_folder(out) as tmp:  # a snapshot is whole or absent
         for split in SPLITS:
             records, everything, origin, hub_labels = _raw_records(spec, split, source, data_dir, split_seed)
             ds = records if isinstance(records, datasets.Dataset) else datasets.Dataset.from_list(list(records))
@@ -173,8 +158,6 @@ def prepare_data(task: str, source: str, data_dir: str | os.PathLike | None, out
             if isinstance(spec.hub, ArchiveSource):
                 manifest["hub"]["archive_sha1"] = _sha1(fetch_archive(spec.hub))
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
-
-    _atomic_folder(Path(out), write)
     return manifest
 
 
@@ -202,10 +185,8 @@ def prepare_model(name: str, out: str | os.PathLike, revision: str = "main") -> 
     manifest = {"id": name, "requested_revision": revision, "resolved_revision": info.sha,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
-    def write(tmp: Path):
+    with atomic_folder(out) as tmp:
         snapshot_download(name, revision=info.sha, local_dir=str(tmp), allow_patterns=patterns)
         shutil.rmtree(tmp / ".cache", ignore_errors=True)
         (tmp / "prepared.json").write_text(json.dumps(manifest, indent=2))
-
-    _atomic_folder(Path(out), write)
     return manifest

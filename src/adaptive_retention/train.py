@@ -8,26 +8,26 @@ controller, RNG states, trace). Outputs in `out/`: `model/` (the final checkpoin
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .backbones import resolve_model_path
-from .budget import DUAL_MODES, PROJECTIONS, DualController
-from .checkpoint import save_checkpoint, torch_save_atomic, write_atomic
+from .backbones import pick_device, resolve_model_path
+from .budget import DualController
+from .checkpoint import save_checkpoint
+from .config import RetentionConfig, TrainConfig
 from .data import get_task, stream_examples
-from .modeling import RetentionConfig, apply_retention, info_of, retention_of, strict_from_dict
+from .io import TRACE_FILE, torch_save_atomic, write_json, write_trace
+from .modeling import Retention, apply_retention, info_of, retention_of
 from .tasks import collate, featurize_stream, kind_module
 
-DUAL_UPDATES = ("ascent", "fixed", "single_timescale")
-DUAL_UNITS = ("fraction", "tokens")
 RESUME_FILE = "resume.pt"
 
 
@@ -35,70 +35,10 @@ class TrainingError(RuntimeError):
     """The run cannot go on (a NaN/inf loss); nothing final was written."""
 
 
-@dataclass
-class TrainConfig:
-    task: str
-    model: str = "minilm"  # folder, hub id, or 'minilm' (offline all-MiniLM-L6-v2)
-    source: str = "auto"
-    data_dir: str = "../shared/data"
-    train_size: int | None = None  # subsample of the training split (stratified for classification)
-    max_length: int | None = None  # default: the task's
-    epochs: float = 1.0
-    batch_size: int = 16
-    lr: float = 3e-5  # backbone and head
-    scorer_lr: float = 1e-3
-    weight_decay: float = 0.01
-    lr_warmup: float = 0.06  # fraction of steps of linear LR warm-up, then linear decay to 0
-    max_grad_norm: float = 1.0
-    seed: int = 0
-    retention: dict | None = None  # RetentionConfig fields; None trains the full model
-    eta: float = 1e-2  # dual step size η
-    budget_warmup: float = 0.1  # fraction of steps over which the target goes from 1.0 to ρ_l
-    lambda_init: float = 0.0
-    budget_quadratic: float = 0.0  # ρ_q of the augmented-Lagrangian term (ρ_q/2)(kept − ρ)²; 0 = the paper's linear penalty only
-    dual: str = "per_layer"  # per_layer | global
-    dual_units: str = "fraction"  # fraction | tokens
-    dual_update: str = "ascent"  # ascent | fixed (λ = lambda_init throughout) | single_timescale (η = lr)
-    dual_projection: str = "nonnegative"  # nonnegative (λ ≥ 0: kept ≤ ρ, SPEC) | none (kept = ρ, λ may go negative)
-    checkpoint_every: int = 50  # steps
-    k: int = 3  # summary sentences (summarisation)
-    stride: int = 128  # window overlap (QA)
-    device: str = "auto"  # auto | cpu | cuda
-
-    def __post_init__(self):
-        get_task(self.task)
-        for name, value, allowed in [("dual", self.dual, DUAL_MODES), ("dual_units", self.dual_units, DUAL_UNITS),
-                                     ("dual_update", self.dual_update, DUAL_UPDATES), ("dual_projection", self.dual_projection, PROJECTIONS),
-                                     ("device", self.device, ("auto", "cpu", "cuda"))]:
-            if value not in allowed:
-                raise ValueError(f"unknown {name} {value!r}; allowed: {list(allowed)}")
-        for name in ("epochs", "lr", "scorer_lr", "weight_decay", "lr_warmup", "max_grad_norm", "eta", "budget_warmup", "lambda_init",
-                     "budget_quadratic"):
-            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), (int, float)):
-                raise ValueError(f"{name} must be a number, got {getattr(self, name)!r}")
-        for name in ("epochs", "batch_size", "lr", "checkpoint_every"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        if self.retention is not None:
-            RetentionConfig.from_dict(self.retention)  # validates keys and values
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        return strict_from_dict(cls, d, "training config")
-
-
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but CUDA is not available")
-    return torch.device(name)
 
 
 def _rng_state() -> dict:
@@ -132,17 +72,35 @@ def training_data(cfg: TrainConfig, tokenizer, max_length: int):
     return split, n_examples, featurize_stream(kind, examples, tokenizer, max_length, k=cfg.k, stride=cfg.stride)
 
 
-def train(cfg: TrainConfig, out: str | Path, progress: bool = True) -> dict:
-    """Run (or resume) one training run; returns the summary also written to out/summary.json."""
-    out = Path(out)  # created by the first checkpoint or final write: a run that fails early leaves nothing
+@dataclass
+class _Run:
+    """What one training run holds between steps."""
+    cfg: TrainConfig
+    kind: ModuleType
+    tokenizer: object
+    model: torch.nn.Module
+    retention: Retention | None
+    features: list[dict]
+    split: object  # the training split's header (labels, origin)
+    n_examples: int
+    max_length: int
+    device: torch.device
+    total: int  # optimiser steps
+    steps_per_epoch: int
+    optimizer: torch.optim.Optimizer | None = None
+    scheduler: object = None
+    controller: DualController | None = None
+
+
+def _build(cfg: TrainConfig) -> _Run:
+    """Data, model (with retention when the config asks for it), optimiser, schedules and controller; seeded."""
+    from transformers import AutoTokenizer
+
     spec = get_task(cfg.task)
     kind = kind_module(spec.kind)
     device = pick_device(cfg.device)
     seed_everything(cfg.seed)
     max_length = cfg.max_length or spec.max_length
-
-    from transformers import AutoTokenizer
-
     path = resolve_model_path(cfg.model)
     tokenizer = AutoTokenizer.from_pretrained(path)
     split, n_examples, features = training_data(cfg, tokenizer, max_length)
@@ -152,108 +110,143 @@ def train(cfg: TrainConfig, out: str | Path, progress: bool = True) -> dict:
         apply_retention(model, RetentionConfig.from_dict(cfg.retention), tokenizer.all_special_ids)
         retention = retention_of(model)
     model.to(device)
-
     steps_per_epoch = math.ceil(len(features) / cfg.batch_size)
-    total = max(1, math.ceil(cfg.epochs * steps_per_epoch))
-    scorer_params = list(retention.parameters()) if retention is not None else []
+    run = _Run(cfg, kind, tokenizer, model, retention, features, split, n_examples, max_length, device,
+               max(1, math.ceil(cfg.epochs * steps_per_epoch)), steps_per_epoch)
+    run.optimizer, run.scheduler = _optimizer(run)
+    run.controller = _controller(run)
+    return run
+
+
+def _optimizer(run: _Run):
+    """AdamW over two groups: backbone + head (warm-up, then linear decay to 0) and scorers (warm-up, then constant,
+    so the budget can still be met late)."""
+    cfg = run.cfg
+    scorer_params = list(run.retention.parameters()) if run.retention is not None else []
     scorer_ids = {id(p) for p in scorer_params}
-    groups = [{"params": [p for p in model.parameters() if id(p) not in scorer_ids], "lr": cfg.lr, "name": "backbone"}]
+    groups = [{"params": [p for p in run.model.parameters() if id(p) not in scorer_ids], "lr": cfg.lr, "name": "backbone"}]
     if scorer_params:
         groups.append({"params": scorer_params, "lr": cfg.scorer_lr, "name": "scorers"})
     optimizer = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
-    warm = int(cfg.lr_warmup * total)  # backbone: warm-up then linear decay; scorers: warm-up then constant,
-    schedules = [_lr_lambda(total, warm), lambda step: min(1.0, (step + 1) / max(1, warm))]  # so the budget can still be met late
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedules[: len(groups)])
-    controller = None
-    if retention is not None:
-        eta = cfg.lr if cfg.dual_update == "single_timescale" else cfg.eta
-        controller = DualController([retention.ratios[b] for b in retention.boundaries], eta=eta,
-                                    warmup_steps=int(cfg.budget_warmup * total), lambda_init=cfg.lambda_init, mode=cfg.dual,
-                                    projection=cfg.dual_projection, quadratic=cfg.budget_quadratic)
+    warm = int(cfg.lr_warmup * run.total)
+    schedules = [_lr_lambda(run.total, warm), lambda step: min(1.0, (step + 1) / max(1, warm))]
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedules[: len(groups)])
 
-    trace: list[dict] = []
-    start = 0
-    resume_path = out / RESUME_FILE
-    if resume_path.exists():
-        state = torch.load(resume_path, weights_only=False)
-        if state["config"] != asdict(cfg):
-            raise ValueError(f"{resume_path} belongs to a run with a different config; remove it or use another output folder")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if controller is not None:
-            controller.load_state_dict(state["controller"])
-        _set_rng_state(state["rng"])
-        trace, start = state["trace"], state["step"]
 
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
-    bar = tqdm(range(start, total), initial=start, total=total, desc=f"train {cfg.task}", disable=not progress, dynamic_ncols=True)
-    t0 = time.perf_counter()
-    for step in bar:
-        epoch, pos = divmod(step, steps_per_epoch)
-        order = torch.randperm(len(features), generator=torch.Generator().manual_seed(cfg.seed * 100003 + epoch)).tolist()
-        batch = collate([features[i] for i in order[pos * cfg.batch_size:(pos + 1) * cfg.batch_size]], kind.INPUTS, tokenizer.pad_token_id)
-        batch = {k: v.to(device) for k, v in batch.items()}
-        model.train()
-        with autocast:
-            output = model(**batch)
-        task_loss = output["loss"]
-        row = {"step": step + 1, "epoch": epoch}
-        loss = task_loss
-        if controller is not None:
-            info = info_of(output)
-            scale = info.n_tokens.float().mean().item() if cfg.dual_units == "tokens" else 1.0
-            kept = info.expected_kept.float()
-            loss = task_loss + controller.penalty(kept, scale)
-        if not torch.isfinite(loss):
-            raise TrainingError(f"non-finite loss {loss.item()} at step {step + 1} (task loss {task_loss.item()}); "
-                                f"no final checkpoint written; last resumable state: {resume_path if resume_path.exists() else 'none'}")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        row.update(loss=loss.item(), task_loss=task_loss.item())
-        if controller is not None:
-            targets = controller.current_targets()
-            if cfg.dual_update != "fixed":
-                controller.update(kept, float(scale))
-            else:
-                controller.step_count += 1
-            for j, b in enumerate(retention.boundaries):
-                row[f"kept_{b}"] = kept[j].item()
-                row[f"target_{b}"] = targets[j].item()
-                row[f"lambda_{b}"] = controller.lambdas[min(j, len(controller.lambdas) - 1)].item()
-        for g in optimizer.param_groups:
-            row[f"lr_{g['name']}"] = g["lr"]
-        trace.append(row)
-        postfix = {"loss": f"{row['loss']:.3f}"}
-        if controller is not None:
-            postfix.update(kept=f"{kept.mean().item():.3f}", lam=f"{controller.lambdas.max().item():.3f}")
-        bar.set_postfix(postfix)
-        if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < total:
-            torch_save_atomic({"config": asdict(cfg), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                               "scheduler": scheduler.state_dict(), "controller": controller.state_dict() if controller else None,
-                               "rng": _rng_state(), "trace": trace, "step": step + 1}, resume_path)
+def _controller(run: _Run) -> DualController | None:
+    if run.retention is None:
+        return None
+    cfg = run.cfg
+    eta = cfg.lr if cfg.dual_update == "single_timescale" else cfg.eta
+    return DualController([run.retention.ratios[b] for b in run.retention.boundaries], eta=eta,
+                          warmup_steps=int(cfg.budget_warmup * run.total), lambda_init=cfg.lambda_init, mode=cfg.dual,
+                          projection=cfg.dual_projection, quadratic=cfg.budget_quadratic)
 
-    run = {"task": cfg.task, "labels": list(split.labels), "retention": cfg.retention, "seed": cfg.seed,
-           "max_length": max_length, "train_config": asdict(cfg), "controller": controller.state_dict() if controller else None,
-           "train_examples": n_examples, "train_origin": split.origin}
-    save_checkpoint(model.cpu(), tokenizer, run, out / "model")
-    write_trace(trace, out / "trace.tsv")
-    summary = {**run, "steps": total, "final_loss": trace[-1]["loss"] if trace else None,
-               "wall_seconds_this_session": time.perf_counter() - t0,
-               "final_kept": {k: v for k, v in trace[-1].items() if k.startswith(("kept_", "lambda_", "target_"))} if trace else {}}
-    write_atomic(out / "summary.json", json.dumps(summary, indent=2, sort_keys=True))
-    resume_path.unlink(missing_ok=True)
+
+def _resume(run: _Run, path: Path) -> tuple[list[dict], int]:
+    """(trace so far, next step) from the run's resumable state, or ([], 0) for a fresh run."""
+    if not path.exists():
+        return [], 0
+    state = torch.load(path, weights_only=False)
+    if state["config"] != asdict(run.cfg):
+        raise ValueError(f"{path} belongs to a run with a different config; remove it or use another output folder")
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    if run.controller is not None:
+        run.controller.load_state_dict(state["controller"])
+    _set_rng_state(state["rng"])
+    return state["trace"], state["step"]
+
+
+def _save_resume(run: _Run, trace: list[dict], step: int, path: Path) -> None:
+    torch_save_atomic({"config": asdict(run.cfg), "model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
+                       "scheduler": run.scheduler.state_dict(), "controller": run.controller.state_dict() if run.controller else None,
+                       "rng": _rng_state(), "trace": trace, "step": step}, path)
+
+
+def _batch(run: _Run, step: int) -> dict:
+    """The batch of optimiser step `step`: a seeded permutation per epoch, padded to its longest feature."""
+    cfg = run.cfg
+    epoch, pos = divmod(step, run.steps_per_epoch)
+    order = torch.randperm(len(run.features), generator=torch.Generator().manual_seed(cfg.seed * 100003 + epoch)).tolist()
+    chosen = [run.features[i] for i in order[pos * cfg.batch_size:(pos + 1) * cfg.batch_size]]
+    batch = collate(chosen, run.kind.INPUTS, run.tokenizer.pad_token_id)
+    return {k: v.to(run.device) for k, v in batch.items()}
+
+
+def _step(run: _Run, step: int, resume_path: Path) -> dict:
+    """One primal step (task loss + the budget penalty) and one dual step; returns the trace row."""
+    cfg, controller = run.cfg, run.controller
+    run.model.train()
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if run.device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    with autocast:
+        output = run.model(**_batch(run, step))
+    task_loss = loss = output["loss"]
+    row = {"step": step + 1, "epoch": step // run.steps_per_epoch}
+    if controller is not None:
+        scale = info_of(output).n_tokens.float().mean().item() if cfg.dual_units == "tokens" else 1.0
+        kept = info_of(output).expected_kept.float()
+        loss = task_loss + controller.penalty(kept, scale)
+    if not torch.isfinite(loss):
+        raise TrainingError(f"non-finite loss {loss.item()} at step {step + 1} (task loss {task_loss.item()}); "
+                            f"no final checkpoint written; last resumable state: {resume_path if resume_path.exists() else 'none'}")
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.max_grad_norm)
+    run.optimizer.step()
+    run.scheduler.step()
+    row.update(loss=loss.item(), task_loss=task_loss.item())
+    if controller is not None:
+        targets = controller.current_targets()
+        if cfg.dual_update != "fixed":
+            controller.update(kept, float(scale))
+        else:
+            controller.step_count += 1
+        for j, b in enumerate(run.retention.boundaries):
+            row[f"kept_{b}"] = kept[j].item()
+            row[f"target_{b}"] = targets[j].item()
+            row[f"lambda_{b}"] = controller.lambdas[min(j, len(controller.lambdas) - 1)].item()
+    for g in run.optimizer.param_groups:
+        row[f"lr_{g['name']}"] = g["lr"]
+    return row
+
+
+def _finish(run: _Run, trace: list[dict], out: Path, seconds: float) -> dict:
+    """The final checkpoint, trace and summary, each written atomically."""
+    cfg = run.cfg
+    record = {"task": cfg.task, "labels": list(run.split.labels), "retention": cfg.retention, "seed": cfg.seed,
+              "max_length": run.max_length, "train_config": asdict(cfg),
+              "controller": run.controller.state_dict() if run.controller else None,
+              "train_examples": run.n_examples, "train_origin": run.split.origin}
+    save_checkpoint(run.model.cpu(), run.tokenizer, record, out / "model")
+    write_trace(trace, out / TRACE_FILE)
+    last = trace[-1] if trace else {}
+    summary = {**record, "steps": run.total, "final_loss": last.get("loss"), "wall_seconds_this_session": seconds,
+               "final_kept": {k: v for k, v in last.items() if k.startswith(("kept_", "lambda_", "target_"))}}
+    write_json(out / "summary.json", summary)
     return summary
 
 
-def write_trace(trace: list[dict], path: Path) -> None:
-    columns = list(dict.fromkeys(k for row in trace for k in row))
-    lines = ["\t".join(columns)] + ["\t".join(_fmt(row.get(c, "")) for c in columns) for row in trace]
-    write_atomic(path, "\n".join(lines) + "\n")
-
-
-def _fmt(v) -> str:
-    return f"{v:.6g}" if isinstance(v, float) else str(v)
+def train(cfg: TrainConfig, out: str | Path, progress: bool = True) -> dict:
+    """Run (or resume) one training run; returns the summary also written to out/summary.json."""
+    out = Path(out)  # created by the first checkpoint or final write: a run that fails early leaves nothing
+    run = _build(cfg)
+    resume_path = out / RESUME_FILE
+    trace, start = _resume(run, resume_path)
+    bar = tqdm(range(start, run.total), initial=start, total=run.total, desc=f"train {cfg.task}", disable=not progress,
+               dynamic_ncols=True)
+    t0 = time.perf_counter()
+    for step in bar:
+        row = _step(run, step, resume_path)
+        trace.append(row)
+        postfix = {"loss": f"{row['loss']:.3f}"}
+        if run.controller is not None:
+            kept = [v for k, v in row.items() if k.startswith("kept_")]
+            postfix.update(kept=f"{sum(kept) / len(kept):.3f}", lam=f"{run.controller.lambdas.max().item():.3f}")
+        bar.set_postfix(postfix)
+        if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < run.total:
+            _save_resume(run, trace, step + 1, resume_path)
+    summary = _finish(run, trace, out, time.perf_counter() - t0)
+    resume_path.unlink(missing_ok=True)
+    return summary

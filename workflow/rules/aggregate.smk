@@ -1,7 +1,7 @@
 rule aggregate:
     """Every evaluation bundle into one tidy table, and mean / std / 95 % CI over seeds."""
     input:
-        [b for task in config["tasks"] for b in eval_bundles(task)],
+        eval_bundles(),
     output:
         tidy=f"{RESULTS}/tables/tidy.csv",
         summary=report(f"{RESULTS}/tables/summary.csv", caption="../report/summary.rst", category="Tables"),
@@ -13,21 +13,20 @@ rule aggregate:
     conda:
         "../../envs/adaptive-retention.yaml"
     params:
-        py=PY,
-        script=ANALYSIS / "aggregate.py",
+        analysis=ANALYSIS,
     shell:
-        "{params.py} {params.script} {input} --tidy {output.tidy} --summary {output.summary} --markdown {output.markdown} > {log} 2>&1"
+        "{params.analysis}.aggregate {input} --tidy {output.tidy} --summary {output.summary} --markdown {output.markdown} > {log} 2>&1"
 
 
 rule tables:
-    """Tables 1-2 (quality at 50 % / 30 %, the paper's values beside ours), 3 (ablations), 4 (compute), 5 (kept per block)."""
+    """Quality at each trained budget (the paper's values beside ours: its Tables 1-2), ablations (Table 3), compute
+    (Table 4), kept fraction per block (Table 5)."""
     input:
         summary=rules.aggregate.output.summary,
-        evals=[b for task in config["tasks"] for b in eval_bundles(task)],
+        evals=eval_bundles(),
         efficiency=[f"{RESULTS}/efficiency/throughput.tsv"] if config["benchmark"]["enabled"] else [],
     output:
-        **{f"table{n}": report(f"{RESULTS}/tables/{name}.csv", caption="../report/tables.rst", category="Tables")
-           for n, name in TABLES.items()},
+        **{name: report(f"{RESULTS}/tables/{name}.csv", caption="../report/tables.rst", category="Tables") for name in TABLES},
     log:
         "logs/tables.log",
     benchmark:
@@ -35,12 +34,12 @@ rule tables:
     conda:
         "../../envs/adaptive-retention.yaml"
     params:
-        py=PY,
-        script=ANALYSIS / "tables.py",
-        out_dir=lambda wc, output: str(Path(output.table1).parent),
+        analysis=ANALYSIS,
+        budgets=" ".join(f"{b:g}" for b in PLAN.budgets),
+        out_dir=f"{RESULTS}/tables",
         efficiency=lambda wc, input: f"--efficiency {input.efficiency[0]}" if input.efficiency else "",
     shell:
-        "{params.py} {params.script} --summary {input.summary} --evals {input.evals} {params.efficiency} "
+        "{params.analysis}.tables --summary {input.summary} --evals {input.evals} --budgets {params.budgets} {params.efficiency} "
         "--out-dir {params.out_dir} > {log} 2>&1"
 
 
@@ -49,12 +48,12 @@ rule figures:
     input:
         tidy=rules.aggregate.output.tidy,
         efficiency=[f"{RESULTS}/efficiency/throughput.tsv"] if config["benchmark"]["enabled"] else [],
-        examples=[f"{RESULTS}/{t}/{budget_name(min(config['budgets']))}/seed{config['seeds'][0]}/kept_examples.json" for t in config["tasks"]],
+        examples=run_files(shown_runs(), "kept_examples.json"),
     output:
         pareto=report(f"{RESULTS}/figures/pareto.png", caption="../report/pareto.rst", category="Figures"),
-        kept=[report(f"{RESULTS}/figures/kept_{t}.png", caption="../report/kept.rst", category="Figures") for t in config["tasks"]],
+        kept=[report(f"{RESULTS}/figures/kept_{t}.png", caption="../report/kept.rst", category="Figures") for t in PLAN.tasks],
         sensitivity=[report(f"{RESULTS}/figures/sensitivity.png", caption="../report/sensitivity.rst", category="Figures")]
-        if STUDY["enabled"] else [],
+        if PLAN.study_task else [],
     log:
         "logs/figures.log",
     benchmark:
@@ -62,11 +61,10 @@ rule figures:
     conda:
         "../../envs/adaptive-retention.yaml"
     params:
-        py=PY,
-        script=ANALYSIS / "figures.py",
-        out_dir=lambda wc, output: str(Path(output.pareto).parent),
+        analysis=ANALYSIS,
+        out_dir=f"{RESULTS}/figures",
         efficiency=lambda wc, input: f"--efficiency {input.efficiency[0]}" if input.efficiency else "",
         caption=f"'{CAPTION}'",
     shell:
-        "{params.py} {params.script} --tidy {input.tidy} {params.efficiency} --examples {input.examples} "
+        "{params.analysis}.figures --tidy {input.tidy} {params.efficiency} --examples {input.examples} "
         "--caption {params.caption} --out-dir {params.out_dir} > {log} 2>&1"

@@ -16,11 +16,10 @@ rule theory_duality:
     conda:
         "../../envs/adaptive-retention.yaml"
     params:
-        py=PY,
-        script=ANALYSIS / "theory" / "duality.py",
+        script=f"{ANALYSIS}.theory.duality",
         n=config["theory"]["n_problems"],
     shell:
-        "{params.py} {params.script} --out {output.slack} --out-gap {output.gap} --n-problems {params.n} --traces {input.traces} > {log} 2>&1"
+        "{params.script} --out {output.slack} --out-gap {output.gap} --n-problems {params.n} --traces {input.traces} > {log} 2>&1"
 
 
 rule theory_gradient_bias:
@@ -35,12 +34,11 @@ rule theory_gradient_bias:
     conda:
         "../../envs/adaptive-retention.yaml"
     params:
-        py=PY,
-        script=ANALYSIS / "theory" / "gradient_bias.py",
+        script=f"{ANALYSIS}.theory.gradient_bias",
         n=config["theory"]["n_problems"],
         draws=config["theory"]["draws"],
     shell:
-        "{params.py} {params.script} --out {output.verdict} --n-problems {params.n} --draws {params.draws} > {log} 2>&1"
+        "{params.script} --out {output.verdict} --n-problems {params.n} --draws {params.draws} > {log} 2>&1"
 
 
 rule theory_variance:
@@ -57,13 +55,12 @@ rule theory_variance:
     conda:
         "../../envs/adaptive-retention.yaml"
     params:
-        py=PY,
-        script=ANALYSIS / "theory" / "variance.py",
+        script=f"{ANALYSIS}.theory.variance",
         checkpoint=lambda wc, input: f"--checkpoint {Path(input.run[0]).parent}" if input.run else "",
         draws=config["theory"]["variance_draws"],
         data_dir=config["data_dir"],
     shell:
-        "{params.py} {params.script} --out {output.verdict} {params.checkpoint} --draws {params.draws} --data-dir {params.data_dir} > {log} 2>&1"
+        "{params.script} --out {output.verdict} {params.checkpoint} --draws {params.draws} --data-dir {params.data_dir} > {log} 2>&1"
 
 
 rule theory_timescales:
@@ -80,12 +77,11 @@ rule theory_timescales:
     conda:
         "../../envs/adaptive-retention.yaml"
     params:
-        py=PY,
-        script=ANALYSIS / "theory" / "timescales.py",
+        script=f"{ANALYSIS}.theory.timescales",
         n=config["theory"]["n_problems"],
         steps=config["theory"]["timescale_steps"],
     shell:
-        "{params.py} {params.script} --out {output.verdict} --n-problems {params.n} --steps {params.steps} --traces {input.traces} > {log} 2>&1"
+        "{params.script} --out {output.verdict} --n-problems {params.n} --steps {params.steps} --traces {input.traces} > {log} 2>&1"
 
 
 rule theory_generalisation:
@@ -100,12 +96,11 @@ rule theory_generalisation:
     conda:
         "../../envs/adaptive-retention.yaml"
     params:
-        py=PY,
-        script=ANALYSIS / "theory" / "generalisation.py",
+        script=f"{ANALYSIS}.theory.generalisation",
         n_train=config["theory"]["n_train"],
         data_dir=config["data_dir"],
     shell:
-        "{params.py} {params.script} --out {output.verdict} --n-train {params.n_train} --data-dir {params.data_dir} > {log} 2>&1"
+        "{params.script} --out {output.verdict} --n-train {params.n_train} --data-dir {params.data_dir} > {log} 2>&1"
 
 
 rule theory_complexity:
@@ -122,10 +117,9 @@ rule theory_complexity:
     conda:
         "../../envs/adaptive-retention.yaml"
     params:
-        py=PY,
-        script=ANALYSIS / "theory" / "complexity.py",
+        script=f"{ANALYSIS}.theory.complexity",
     shell:
-        "{params.py} {params.script} --out {output.verdict} --sweeps {input.sweeps} > {log} 2>&1"
+        "{params.script} --out {output.verdict} --sweeps {input.sweeps} > {log} 2>&1"
 
 
 rule theory_summary:
@@ -148,7 +142,6 @@ rule theory_summary:
     conda:
         "../../envs/adaptive-retention.yaml"
     params:
-        py=PY,
-        script=ANALYSIS / "theory" / "summary.py",
+        script=f"{ANALYSIS}.theory.summary",
     shell:
-        "{params.py} {params.script} {input} --csv {output.csv} --markdown {output.markdown} > {log} 2>&1"
+        "{params.script} {input} --csv {output.csv} --markdown {output.markdown} > {log} 2>&1"

@@ -1,6 +1,6 @@
 rule make_tiny_model:
     output:
-        directory("resources/tiny-bert"),
+        directory(TINY),
     log:
         "logs/make_tiny_model.log",
     benchmark:
@@ -13,23 +13,39 @@ rule make_tiny_model:
         "{params.ar} make-tiny-model --out {output} > {log} 2>&1"
 
 
-rule train:
-    """Fine-tune one (task, variant, seed): the full model, learned retention at one budget, or a study run
-    (r<ρ>-<ablation or β/γ/ζ value>, see common.smk: study_runs)."""
-    input:
-        model=lambda wc: ["resources/tiny-bert"] if model_of(wc.task) == "resources/tiny-bert" else [],
-        prepared=lambda wc: prepared_inputs(wc.task),
+localrules:
+    run_config,
+
+
+rule run_config:
+    """A run's resolved training and evaluation configs, from the plan (adaptive_retention.plan): what its jobs read.
+    Rewritten (and the run redone) when the plan's values for it change."""
     output:
-        run=f"{RESULTS}/{{task}}/{{variant}}/seed{{seed}}/model/run.json",
-        trace=f"{RESULTS}/{{task}}/{{variant}}/seed{{seed}}/trace.tsv",
-        summary=f"{RESULTS}/{{task}}/{{variant}}/seed{{seed}}/summary.json",
+        train=f"{RESULTS}/{{run}}/train_config.json",
+        evaluate=f"{RESULTS}/{{run}}/eval_config.json",
     log:
-        f"logs/train/{{task}}_{{variant}}_seed{{seed}}.log",
+        "logs/run_config/{run}.log",
+    params:
+        train=lambda wc: RUNS[wc.run].train,
+        evaluate=lambda wc: RUNS[wc.run].evaluate,
+    run:
+        write_json(output.train, params.train)
+        write_json(output.evaluate, params.evaluate)
+
+
+rule train:
+    """Fine-tune one run of the plan: the full model, learned retention at one budget, or a study run."""
+    input:
+        config=rules.run_config.output.train,
+        prepared=run_inputs,
+    output:
+        run=f"{RESULTS}/{{run}}/model/run.json",
+        trace=f"{RESULTS}/{{run}}/trace.tsv",
+        summary=f"{RESULTS}/{{run}}/summary.json",
+    log:
+        "logs/train/{run}.log",
     benchmark:
-        f"benchmarks/train/{{task}}_{{variant}}_seed{{seed}}.tsv"
-    wildcard_constraints:
-        variant=r"full|r[0-9.]+(-[A-Za-z0-9_.\-]+)?",
-        seed=r"\d+",
+        "benchmarks/train/{run}.tsv"
     threads: 2
     resources:
         gpu=lambda wc: res("train", "gpu"),
@@ -39,9 +55,6 @@ rule train:
         "../../envs/adaptive-retention.yaml"
     params:
         ar=AR,
-        out=lambda wc: f"{RESULTS}/{wc.task}/{wc.variant}/seed{wc.seed}",
-        flag=lambda wc: "--full" if wc.variant == "full" else f"--ratio {budget_of(wc.variant)}",
-        sets=train_sets,
+        out=lambda wc: f"{RESULTS}/{wc.run}",
     shell:
-        f"{OFFLINE_JOB} " "{params.ar} train --task {wildcards.task} {params.flag} --seed {wildcards.seed} --out {params.out} --quiet "
-        "--set {params.sets} > {log} 2>&1"
+        f"{OFFLINE_JOB} " "{params.ar} train --config {input.config} --out {params.out} --quiet > {log} 2>&1"

@@ -1,0 +1,143 @@
+"""The run plan: a workflow config turned into a table of runs (the sample-sheet idea). Each run has its
+identity (task, variant, seed, trained budget, study entry), its resolved training config and its evaluation
+plan. The workflow looks runs up by id and never builds or parses a name; every result record carries the
+identity, and analysis groups on those fields. Building the plan validates every run. Torch-free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from .config import EvalConfig, TrainConfig
+
+FULL = "full"
+REFERENCE = "reference"  # the study run with the default switches, which every other study run is compared with
+SWEPT = ("beta", "gamma", "zeta")  # Hard-Concrete parameters of Figure 2, tried one value at a time
+
+
+def variant_name(budget: float | None, study: str | None = None) -> str:
+    """The only place a variant's name is made: `full`, `r<ρ>`, or `r<ρ>-<study entry>`."""
+    if budget is None:
+        return FULL
+    return f"r{budget:g}" + (f"-{study}" if study else "")
+
+
+def identity_of(run: dict, checkpoint: str) -> dict:
+    """The identity of a checkpoint evaluated outside a plan (from its run.json): variant and budget from its retention."""
+    budget = (run.get("retention") or {}).get("ratio")
+    return {"run": checkpoint, "task": run["task"], "variant": variant_name(budget), "seed": run["seed"], "budget": budget,
+            "study": None, "sweep_param": None, "sweep_value": None}
+
+
+@dataclass(frozen=True)
+class Run:
+    task: str
+    seed: int
+    budget: float | None  # the kept ratio retention is trained at; None: the full model
+    train: dict  # the resolved TrainConfig keys
+    evaluate: dict  # the resolved EvalConfig keys (identity included)
+    study: str | None = None  # the study entry (Table 3 / Figure 2): reference, an ablation, or <param><value>
+    sweep: tuple[str, float] | None = None  # (β/γ/ζ, value) of a sensitivity run
+
+    @property
+    def variant(self) -> str:
+        return variant_name(self.budget, self.study)
+
+    @property
+    def id(self) -> str:
+        """Also the run's folder under results_dir."""
+        return f"{self.task}/{self.variant}/seed{self.seed}"
+
+    def identity(self) -> dict:
+        return {"run": self.id, "task": self.task, "variant": self.variant, "seed": self.seed, "budget": self.budget,
+                "study": self.study, "sweep_param": self.sweep[0] if self.sweep else None,
+                "sweep_value": self.sweep[1] if self.sweep else None}
+
+
+@dataclass(frozen=True)
+class Plan:
+    runs: dict[str, Run]  # by id, in a stable order
+    budgets: tuple[float, ...]  # the main budgets (one quality table each)
+    tasks: tuple[str, ...]
+    study_task: str | None
+    hub_models: dict[str, str] = field(default_factory=dict)  # prepared snapshot name -> hub id
+
+    def main_runs(self) -> list[Run]:
+        return [r for r in self.runs.values() if r.study is None]
+
+    def study_runs(self) -> list[Run]:
+        return [r for r in self.runs.values() if r.study is not None]
+
+    def retention_runs(self) -> list[Run]:
+        return [r for r in self.main_runs() if r.budget is not None]
+
+    def run(self, task: str, budget: float | None, seed: int, study: str | None = None) -> Run:
+        return self.runs[f"{task}/{variant_name(budget, study)}/seed{seed}"]
+
+
+class PlanError(ValueError):
+    """The config cannot be turned into runs; one line per problem, each naming the config key."""
+
+
+def _study_entries(study: dict) -> list[tuple[str, dict, tuple | None]]:
+    """(name, {train, retention} switches, sweep) of every study run: the reference, the ablations, β/γ/ζ values."""
+    entries = [(REFERENCE, {}, None)] + [(name, switches, None) for name, switches in study["ablations"].items()]
+    for param in SWEPT:
+        entries += [(f"{param}{v:g}", {"retention": {param: v}}, (param, float(v))) for v in study.get(param, [])]
+    return entries
+
+
+def _eval_plan(config: dict, budget: float | None, study: str | None) -> dict:
+    """method -> ratios: the full model gets the baselines over the Pareto grid; a retention checkpoint its learned scores
+    over the grid and the baselines at its budget; a study run its learned scores at its budget (the reference also
+    threshold inference)."""
+    grid = sorted(set(config["pareto_ratios"]) | set(config["budgets"]))
+    threshold = {"threshold": []} if config.get("threshold_tau") else {}
+    if budget is None:
+        return {"full": [1.0], **{m: grid for m in config["baselines"]}}
+    if study is not None:
+        return {"learned": [budget], **(threshold if study == REFERENCE else {})}
+    return {"learned": grid, **{m: [budget] for m in config["baselines_on_retention"]}, **threshold}
+
+
+def build_plan(config: dict, prepared_dir: str, local_models=()) -> Plan:
+    """Every run of a (schema-validated) workflow config. Hub backbones resolve to their prepared snapshots (except
+    `local_models`, folders a rule makes); data is read from the prepared snapshots. Raises PlanError naming each bad key."""
+    from .prepare import is_hub_model, model_slug
+
+    def model_of(keys: dict) -> str:
+        m = keys["model"]
+        return f"{prepared_dir}/models/{model_slug(m)}" if is_hub_model(m) and m not in local_models else m
+
+    study = config.get("study") or {"enabled": False}
+    problems, runs, hub_models = [], {}, {}
+    if study["enabled"] and study["task"] not in config["tasks"]:
+        problems.append(f"config study.task: {study['task']!r} is not one of tasks {list(config['tasks'])}")
+    specs = [(t, b, s, None, None) for t in config["tasks"] for b in [None, *config["budgets"]] for s in config["seeds"]]
+    if study["enabled"] and not problems:
+        specs += [(study["task"], min(config["budgets"]), config["seeds"][0], name, (switches, sweep))
+                  for name, switches, sweep in _study_entries(study)]
+    for task, budget, seed, name, entry in specs:
+        switches, sweep = entry or ({}, None)
+        keys = {"model": config["model"], **config["train"], **config["tasks"][task].get("train", {}),
+                **(study["train"] if name else {}), **switches.get("train", {})}
+        if is_hub_model(keys["model"]) and keys["model"] not in local_models:
+            hub_models[model_slug(keys["model"])] = keys["model"]
+        train = {**keys, "task": task, "seed": seed, "model": model_of(keys), "source": "prepared", "data_dir": f"{prepared_dir}/data",
+                 "retention": None if budget is None else {**config["retention"], **switches.get("retention", {}), "ratio": budget}}
+        run = Run(task, seed, budget, train, {}, name, sweep)
+        run = replace(run, evaluate={"plan": _eval_plan(config, budget, name), "size": config["tasks"][task].get("eval_size"),
+                                     "tau": config.get("threshold_tau") or 0.5, "source": "prepared",
+                                     "data_dir": f"{prepared_dir}/data", "identity": run.identity(),
+                                     "retention": dict(config["retention"]) if budget is None else None})
+        where = f"study run {run.variant}" if name else f"tasks.{task}"
+        try:
+            TrainConfig.from_dict(run.train)
+            EvalConfig.from_dict(run.evaluate)
+        except ValueError as e:
+            problems.append(f"config {where}: {e}")
+        runs[run.id] = run
+    if problems:
+        raise PlanError("\n".join(dict.fromkeys(problems)))
+    return Plan(runs, tuple(config["budgets"]), tuple(config["tasks"]), study["task"] if study["enabled"] else None, hub_models)
+
