@@ -35,7 +35,8 @@ TRAINING_DATA = """
 import sys, time
 from transformers import AutoTokenizer
 from adaptive_retention.backbones import resolve_model_path
-from adaptive_retention.train import TrainConfig, training_data
+from adaptive_retention.config import TrainConfig
+from adaptive_retention.train import training_data
 tok = AutoTokenizer.from_pretrained(resolve_model_path("minilm"))
 cfg = TrainConfig(task="arxiv", source="prepared", data_dir=sys.argv[1], train_size=int(sys.argv[2]), k=7)
 t = time.perf_counter()

@@ -33,5 +33,5 @@ for task in sst2 imdb; do
     fi
   done
 done
-.venv/bin/python analysis/aggregate.py "$OUT"/*/*/seed*/eval/*.json --tidy "$OUT/tidy.csv" --summary "$OUT/summary.csv" --markdown "$OUT/summary.md"
+PYTHONPATH=. .venv/bin/python -m analysis.aggregate "$OUT"/*/*/seed*/eval/*.json --tidy "$OUT/tidy.csv" --summary "$OUT/summary.csv" --markdown "$OUT/summary.md"
 cat "$OUT/summary.md"

@@ -200,8 +200,8 @@ print(json.dumps(out))
         assert offline[task][2].startswith("prepared:")
 
 
-def test_readme_hub_table_matches_the_registry():
-    text = (ROOT / "README.md").read_text()
+def test_docs_hub_table_matches_the_registry():
+    text = (ROOT / "docs/tasks.md").read_text()
     table = text[text.index("<!-- hub sources -->"):text.index("<!-- /hub sources -->")]
     rows = {line.split("|")[1].strip(" `"): line for line in table.splitlines() if line.startswith("| `")}
     assert set(rows) == set(HUB)
@@ -210,6 +210,14 @@ def test_readme_hub_table_matches_the_registry():
         assert f"`{where}`" in rows[task], task
         if hasattr(source, "revision"):
             assert f"`{source.revision}`" in rows[task] and f"`{source.config or source.data_dir}`" in rows[task], task
+
+
+def test_docs_task_table_matches_the_registry():
+    """The task table's max length column is each TaskSpec's."""
+    text = (ROOT / "docs/tasks.md").read_text()
+    rows = {line.split("|")[1].strip(" `"): line.split("|")[-2].strip() for line in text.splitlines()
+            if line.startswith("| `") and line.count("|") == 7}
+    assert {task: int(v) for task, v in rows.items()} == {t.id: t.max_length for t in TASKS.values()}
 
 
 def test_preflight_command_prints_what_resolved_and_fails_naming_the_fix(local_hub):

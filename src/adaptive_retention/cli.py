@@ -118,9 +118,8 @@ def _prepare_model(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="adaptive-retention", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
+def _bench_commands(sub) -> None:
+    """bench, bench-sweep."""
     def bench_args(b, lengths, ratios, batch, repeats, modes):
         b.add_argument("--model", default="minilm", help="folder, hub id, or 'minilm' (the offline all-MiniLM-L6-v2)")
         b.add_argument("--lengths", type=int, nargs="+", default=lengths)
@@ -145,12 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench_args(s, [128, 256, 512, 1024, 2048, 4096], [0.3], 1, 3, ["inference"])
     s.add_argument("--fit", help="write the fitted exponents as JSON here")
     s.set_defaults(func=_bench_sweep)
-    m = sub.add_parser("make-tiny-model", help="write a randomly initialised small BERT (with the MiniLM tokenizer) for tests")
-    m.add_argument("--out", required=True)
-    m.add_argument("--layers", type=int, default=2)
-    m.add_argument("--hidden", type=int, default=32)
-    m.add_argument("--seed", type=int, default=0)
-    m.set_defaults(func=_make_tiny_model)
+
+
+def _run_commands(sub) -> None:
+    """train, evaluate (and make-tiny-model, their test backbone)."""
     t = sub.add_parser("train", help="fine-tune a backbone with retention (or the full model) for one task, ratio and seed")
     t.add_argument("--out", required=True, help="output folder: model/, trace.tsv, summary.json (resume.pt while running)")
     t.add_argument("--config", help="YAML/JSON file of training config keys (config.TrainConfig; the workflow writes one per run)")
@@ -182,6 +179,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--examples", type=int, default=5)
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=_evaluate)
+    m = sub.add_parser("make-tiny-model", help="write a randomly initialised small BERT (with the MiniLM tokenizer) for tests")
+    m.add_argument("--out", required=True)
+    m.add_argument("--layers", type=int, default=2)
+    m.add_argument("--hidden", type=int, default=32)
+    m.add_argument("--seed", type=int, default=0)
+    m.set_defaults(func=_make_tiny_model)
+
+
+def _data_commands(sub) -> None:
+    """preflight, prepare-data, prepare-model, data-stats."""
     f = sub.add_parser("preflight", help="resolve hub datasets (metadata only) and model ids (config only); fail naming the fix")
     f.add_argument("--tasks", nargs="*", default=[])
     f.add_argument("--models", nargs="*", default=[])
@@ -205,6 +212,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--model", default="minilm")
     d.add_argument("--max-examples", type=int, default=5000)
     d.set_defaults(func=_data_stats)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="adaptive-retention", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    for add in (_bench_commands, _run_commands, _data_commands):
+        add(sub)
     return p
 
 

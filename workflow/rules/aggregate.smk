@@ -36,7 +36,7 @@ rule tables:
     params:
         analysis=ANALYSIS,
         budgets=" ".join(f"{b:g}" for b in PLAN.budgets),
-        out_dir=f"{RESULTS}/tables",
+        out_dir=lambda wc, output: str(Path(output[0]).parent),
         efficiency=lambda wc, input: f"--efficiency {input.efficiency[0]}" if input.efficiency else "",
     shell:
         "{params.analysis}.tables --summary {input.summary} --evals {input.evals} --budgets {params.budgets} {params.efficiency} "
@@ -62,7 +62,7 @@ rule figures:
         "../../envs/adaptive-retention.yaml"
     params:
         analysis=ANALYSIS,
-        out_dir=f"{RESULTS}/figures",
+        out_dir=lambda wc, output: str(Path(output.pareto).parent),
         efficiency=lambda wc, input: f"--efficiency {input.efficiency[0]}" if input.efficiency else "",
         caption=f"'{CAPTION}'",
     shell:

@@ -18,7 +18,7 @@ rule efficiency:
         "../../envs/adaptive-retention.yaml"
     params:
         ar=AR,
-        model=prepared_model(BENCH["model"]),
+        model=lambda wc: prepared_model(BENCH["model"]),
         lengths=" ".join(str(x) for x in BENCH["lengths"]),
         ratios=" ".join(str(x) for x in BENCH["ratios"]),
         modes=" ".join(BENCH["modes"]),
@@ -53,7 +53,7 @@ rule length_sweep:
         "../../envs/adaptive-retention.yaml"
     params:
         ar=AR,
-        model=prepared_model(BENCH["model"]),
+        model=lambda wc: prepared_model(BENCH["model"]),
         lengths=" ".join(str(x) for x in BENCH["sweep"]["lengths"]),
         ratios=" ".join(str(x) for x in BENCH["sweep"]["ratios"]),
         batch=BENCH["sweep"]["batch_size"],
