@@ -115,13 +115,15 @@ def check_model(name: str, revision: str = "main") -> str:
                              f"namespaced id (e.g. distilbert/{name} for the DistilBERT checkpoints)")
     if hub_offline():
         raise _offline_error(where)
-    from transformers import AutoConfig
+    from huggingface_hub import hf_hub_download  # not transformers' AutoConfig: importing transformers imports torch
 
     try:
-        config = AutoConfig.from_pretrained(name, revision=revision)
+        config = json.loads(Path(hf_hub_download(name, "config.json", revision=revision)).read_text())
     except Exception as e:
         raise PreflightError(f"{where}: cannot resolve its config ({type(e).__name__}: {' '.join(str(e).split())[:400]})") from None
-    return f"{where}: {config.model_type}"
+    if "model_type" not in config:
+        raise PreflightError(f"{where}: its config.json names no model_type; fix: point at a transformers model repo")
+    return f"{where}: {config['model_type']}"
 
 
 # --- snapshots -----------------------------------------------------------------------------------
