@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from adaptive_retention.io import TRACE_FILE, read_trace
+
 
 def summarise(run: Path, tail: float = 0.1) -> list[dict]:
-    trace = pd.read_csv(run / "trace.tsv", sep="\t")
+    trace = read_trace(run / TRACE_FILE)
     last = trace.tail(max(1, int(len(trace) * tail)))
     rows = []
     for col in [c for c in trace.columns if c.startswith("kept_")]:
@@ -32,7 +34,7 @@ def main(argv=None) -> int:
     ap.add_argument("runs", nargs="+", type=Path)
     ap.add_argument("--markdown")
     args = ap.parse_args(argv)
-    rows = [r for run in args.runs if (run / "trace.tsv").exists() for r in summarise(run)]
+    rows = [r for run in args.runs if (run / TRACE_FILE).exists() for r in summarise(run)]
     table = pd.DataFrame(rows)
     text = table.to_markdown(index=False, floatfmt=".3f") if len(table) else "(no retention traces)"
     if args.markdown:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from adaptive_retention.io import save_figure
+from adaptive_retention.io import read_trace, save_figure
 
 from .common import parser, write_verdict
 from .toy import Toy
@@ -39,11 +39,9 @@ def toy_grid(seeds, T: int = 10, M: int = 3, lambdas=None) -> list[dict]:
 
 
 def real_rows(trace_paths: list[str], window: int = 25) -> list[dict]:
-    import pandas as pd
-
     rows = []
     for path in trace_paths:
-        t = pd.read_csv(path, sep="\t")
+        t = read_trace(path)
         kept = [c for c in t.columns if c.startswith("kept_")]
         if not kept:
             continue

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from adaptive_retention.io import save_figure
+from adaptive_retention.io import read_trace, save_figure
 
 from .common import parser, write_verdict
 from .toy import Toy
@@ -76,7 +76,6 @@ def main(argv=None) -> int:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import pandas as pd
 
     real = []
     ncols = 2 + (1 if args.traces else 0)
@@ -92,7 +91,7 @@ def main(argv=None) -> int:
     axes[0].set_xscale("log")
     axes[0].legend(fontsize=7)
     for path in args.traces:
-        t = pd.read_csv(path, sep="\t")
+        t = read_trace(path)
         kept = [c for c in t.columns if c.startswith("kept_")]
         if not kept:
             continue

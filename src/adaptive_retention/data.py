@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from .config import SOURCES
+from .io import atomic_path
 
 KINDS = ("classification", "qa", "summarization")
 SPLITS = ("train", "eval")
@@ -305,17 +306,14 @@ def fetch_archive(source: ArchiveSource, cache_dir: str | os.PathLike | None = N
         return path
     if hub_offline():
         raise DataError(f"release archive {source.url}: not in the cache ({path}) and the hub is offline (HF_HUB_OFFLINE=1)")
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".part")
     try:
-        with urllib.request.urlopen(url, timeout=120) as r, open(tmp, "wb") as f:
+        with atomic_path(path) as tmp, urllib.request.urlopen(url, timeout=120) as r, open(tmp, "wb") as f:
             while chunk := r.read(1 << 20):
                 f.write(chunk)
-        zipfile.ZipFile(tmp).testzip()
+            f.flush()
+            zipfile.ZipFile(tmp).testzip()
     except (OSError, zipfile.BadZipFile) as e:
-        tmp.unlink(missing_ok=True)
         raise DataError(f"release archive {url}: cannot download ({type(e).__name__}: {e})") from None
-    tmp.replace(path)
     return path
 
 
