@@ -98,10 +98,12 @@ def test_cuad_clauses_keep_29_categories_and_no_contract_leaks():
 
 
 def test_stratified_subsample_is_deterministic_and_proportional():
-    examples = [{"label": int(i % 10 == 0)} for i in range(1000)]  # 10 % positives
+    examples = [{"label": int(i % 10 == 0), "i": i} for i in range(1000)]  # 10 % positives
     a, b = subsample(examples, 100, seed=3, stratify=True), subsample(examples, 100, seed=3, stratify=True)
     assert a == b and len(a) == 100 and sum(e["label"] for e in a) == 10
-    assert subsample(examples, 100, seed=4, stratify=True) is not None
+    c = subsample(examples, 100, seed=4, stratify=True)  # another seed: other examples, the same proportions, input order
+    assert [e["i"] for e in c] != [e["i"] for e in a] and sum(e["label"] for e in c) == 10
+    assert [e["i"] for e in c] == sorted(e["i"] for e in c)
     sst = load_examples("sst2", "train", "local", SHARED, size=500, seed=1)
     assert len(sst.examples) == 500 and sst.examples == load_examples("sst2", "train", "local", SHARED, size=500, seed=1).examples
 

@@ -62,13 +62,14 @@ def test_profile_runs_on_slurm_like_locally(cluster):
               *[f"results/test-slurm/{t}" for t in TARGETS])
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert _results("results/test-slurm") == _results("results/test-local")
-    # every job but the local preparation went through sbatch: sacct knows one completed job per Snakemake job (2 × train,
+    # every job but the local rules went through sbatch: sacct knows one completed job per Snakemake job (2 × train,
     # 2 × evaluate; the tiny model in resources/ is shared with the local run)
     done = re.findall(r"(\d+) of (\d+) steps \(100%\) done", run.stdout + run.stderr)
     sacct = subprocess.run(["sacct", "-n", "-X", "-P", "-S", start, "-o", "JobID,State,Account,Partition"], capture_output=True,
                            text=True, check=True).stdout.split()
     jobs = [line.split("|") for line in sacct]
-    assert done and int(done[-1][1]) == len(jobs) + 1 and len(jobs) >= 4, (done, sacct)  # + prepare_data, a local rule
+    local_rules = 1 + len(TARGETS)  # prepare_data and each run's run_config run on the submitting host
+    assert done and int(done[-1][1]) == len(jobs) + local_rules and len(jobs) >= 4, (done, sacct)
     assert all(j[1] == "COMPLETED" and j[2] == ACCOUNT and j[3] == PARTITION for j in jobs), sacct
 
 
