@@ -15,10 +15,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from adaptive_retention import plan
 from adaptive_retention.io import write_atomic
 
-IDENTITY = ["run", "task", "variant", "budget", "study", "sweep_param", "sweep_value", "seed"]  # plan.Run.identity()
-KEYS = ["task", "variant", "budget", "study", "sweep_param", "sweep_value", "method", "ratio"]  # a row of the summary
+IDENTITY = list(plan.IDENTITY)  # every result record carries them (plan.Run.identity)
+KEYS = [k for k in IDENTITY if k not in ("run", "seed")] + ["method", "ratio"]  # a row of the summary: all seeds of one cell
 
 
 def tidy(paths: list[str]) -> pd.DataFrame:

@@ -22,12 +22,7 @@ from adaptive_retention.io import save_figure
 from adaptive_retention.methods import BASELINES, label
 from adaptive_retention.plan import REFERENCE
 
-from .tables import main_runs
-
-
-def headline(frame: pd.DataFrame) -> pd.DataFrame:
-    """The rows of each task's headline metric (its first primary metric)."""
-    return frame[frame.metric == frame.task.map(lambda t: TASKS[t].metrics[0])]
+from .tables import headline, main_runs
 
 
 def trained_at(budget: float) -> str:

@@ -19,7 +19,7 @@ import pandas as pd
 from adaptive_retention.data import TASKS
 from adaptive_retention.io import write_atomic
 from adaptive_retention.methods import TABLE_METHODS, label
-from adaptive_retention.plan import REFERENCE
+from adaptive_retention.plan import REFERENCE, quality_table_name
 
 PAPER = Path(__file__).resolve().parent / "paper_values.csv"
 
@@ -27,6 +27,11 @@ PAPER = Path(__file__).resolve().parent / "paper_values.csv"
 def main_runs(frame: pd.DataFrame) -> pd.DataFrame:
     """The runs of the grid (not the study's)."""
     return frame[frame.study.isna()]
+
+
+def headline(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of each task's headline metric (its first primary metric)."""
+    return frame[frame.metric == frame.task.map(lambda t: TASKS[t].metrics[0])]
 
 
 def cell_rows(s: pd.DataFrame, method: str, budget: float) -> pd.DataFrame:
@@ -109,13 +114,10 @@ def kept_per_block(evals: list[dict], num_layers: int | None = None) -> pd.DataF
 def ablation_table(summary: pd.DataFrame) -> pd.DataFrame:
     """Table 3: each study run (learned at its budget; threshold inference of the reference) against the reference
     run that shares its training settings, on the task's headline metric."""
-    study = summary[summary.study.notna()]
+    study = headline(summary[summary.study.notna()])
     rows = []
     for (task, variant, method), part in study.groupby(["task", "variant", "method"]):
-        r = part[part.metric == TASKS[task].metrics[0]]
-        if r.empty:
-            continue
-        first = r.iloc[0]
+        first = part.iloc[0]
         rows.append({"task": task, "budget": float(first.budget), "run": label(method) if method == "threshold" else first.study,
                      "study": first.study, "variant": variant, "metric": first.metric, "mean": float(first["mean"]),
                      "kept_fraction": float(first.kept_fraction)})
@@ -151,8 +153,8 @@ def main(argv=None) -> int:
     out = Path(args.out_dir)
     for budget in args.budgets:
         t = quality_table(summary, paper, budget)
-        write_atomic(out / f"quality_{budget:g}.csv", t.to_csv(index=False))
-        write_atomic(out / f"quality_{budget:g}.md", quality_markdown(t))
+        write_atomic(out / f"{quality_table_name(budget)}.csv", t.to_csv(index=False))
+        write_atomic(out / f"{quality_table_name(budget)}.md", quality_markdown(t))
     abl = ablation_table(summary)
     write_atomic(out / "ablations.csv", abl.to_csv(index=False))
     write_atomic(out / "ablations.md", (abl.to_markdown(index=False, floatfmt=".2f") if len(abl) else "(no study runs)") + "\n")
@@ -167,7 +169,7 @@ def main(argv=None) -> int:
         write_atomic(out / "compute.csv", c.to_csv(index=False))
         write_atomic(out / "compute.md", c.drop(columns=["hardware"], errors="ignore").to_markdown(index=False, floatfmt=".3f")
                      + (f"\n\nHardware: {c['hardware'].iloc[0]}\n" if "hardware" in c else "\n"))
-    print((out / f"quality_{min(args.budgets):g}.md").read_text())
+    print((out / f"{quality_table_name(min(args.budgets))}.md").read_text())
     return 0
 
 

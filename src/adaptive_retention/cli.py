@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import fields
 
-from .config import BENCH_MODES, DEVICES
+from .config import BENCH_MODES, DEFAULT_METHODS, DEFAULT_RATIOS, DEVICES, SOURCES, EvalConfig
 from .methods import BASELINES
+
+EVAL = {f.name: f.default for f in fields(EvalConfig)}  # the evaluation defaults, as the help states them
 
 
 def _bench(args) -> int:
@@ -56,7 +59,7 @@ def _train(args) -> int:
 
 def _eval_config(args):
     """--config file, then the flags given, then --set retention.KEY=VALUE."""
-    from .config import EvalConfig, merge, parse_sets, read_config_file
+    from .config import EvalConfig, default_plan, merge, parse_sets, read_config_file
 
     cfg = read_config_file(args.config) if args.config else {}
     if args.plan:
@@ -64,8 +67,8 @@ def _eval_config(args):
             cfg["plan"] = json.loads(args.plan)
         except json.JSONDecodeError as e:
             raise ValueError(f"--plan is not JSON ({e}): {args.plan!r}") from None
-    elif args.methods or args.ratios or "plan" not in cfg:
-        cfg["plan"] = {m: list(args.ratios or [0.5, 0.3]) for m in args.methods or ["full", "learned"]}
+    elif args.methods or args.ratios:
+        cfg["plan"] = default_plan(args.methods or DEFAULT_METHODS, args.ratios or DEFAULT_RATIOS)
     flags = {"split": args.split, "data_file": args.data_file, "size": args.size, "source": args.source, "data_dir": args.data_dir,
              "seed": args.seed, "tau": args.tau, "batch_size": args.batch_size}
     cfg.update({k: v for k, v in flags.items() if v is not None})
@@ -162,16 +165,16 @@ def _run_commands(sub) -> None:
     e.add_argument("--checkpoint", required=True)
     e.add_argument("--out", required=True)
     e.add_argument("--config", help="YAML/JSON file of evaluation config keys (config.EvalConfig; the workflow writes one per run)")
-    e.add_argument("--methods", nargs="+", help="methods.METHODS (default: full learned)")
-    e.add_argument("--ratios", type=float, nargs="+", help="kept ratios of every method (default: 0.5 0.3)")
-    e.add_argument("--split", help="eval (default) | train")
+    e.add_argument("--methods", nargs="+", help=f"methods.METHODS (default: {' '.join(DEFAULT_METHODS)})")
+    e.add_argument("--ratios", type=float, nargs="+", help=f"kept ratios of every method (default: {' '.join(map(str, DEFAULT_RATIOS))})")
+    e.add_argument("--split", help=f"eval | train (default {EVAL['split']})")
     e.add_argument("--data-file", help="evaluate any JSON-lines file in the task's schema instead of a split")
     e.add_argument("--size", type=int, help="evaluate a seeded subsample of this many examples")
-    e.add_argument("--source", help="auto (default) | local | hub | prepared")
-    e.add_argument("--data-dir", help="folder of local mirrors (default ../shared/data)")
-    e.add_argument("--seed", type=int, help="seed of the random selector (default 0)")
-    e.add_argument("--tau", type=float, help="threshold method: keep tokens with p > tau (default 0.5)")
-    e.add_argument("--batch-size", type=int, help="default 32")
+    e.add_argument("--source", help=f"{' | '.join(SOURCES)} (default {EVAL['source']})")
+    e.add_argument("--data-dir", help=f"folder of local mirrors (default {EVAL['data_dir']})")
+    e.add_argument("--seed", type=int, help=f"seed of the random selector (default {EVAL['seed']})")
+    e.add_argument("--tau", type=float, help=f"threshold method: keep tokens with p > tau (default {EVAL['tau']})")
+    e.add_argument("--batch-size", type=int, help=f"default {EVAL['batch_size']}")
     e.add_argument("--set", nargs="*", default=[], metavar="retention.KEY=VALUE", help="retention switches for a checkpoint trained without retention")
     e.add_argument("--plan", help='JSON {method: [ratios]} instead of --methods x --ratios, e.g. \'{"learned": [0.5, 0.3], "random": [0.5]}\'')
     e.add_argument("--bundle", help="also write every result as one JSON list here")

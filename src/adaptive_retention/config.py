@@ -169,11 +169,19 @@ class Selection:
         return f"{self.method}.json" if self.ratio is None or self.method == "full" else f"{self.method}_{self.ratio:g}.json"
 
 
+DEFAULT_METHODS, DEFAULT_RATIOS = ("full", "learned"), (0.5, 0.3)  # what `evaluate` runs when told nothing
+
+
+def default_plan(methods=DEFAULT_METHODS, ratios=DEFAULT_RATIOS) -> dict:
+    """Each method at every ratio (`full` runs at 1.0 whatever its ratios)."""
+    return {m: list(ratios) for m in methods}
+
+
 @dataclass
 class EvalConfig:
     """What to evaluate a checkpoint on and how: the plan {method: [ratios]} and the data."""
 
-    plan: dict = field(default_factory=lambda: {"full": [1.0], "learned": [0.5, 0.3]})  # method -> kept ratios
+    plan: dict = field(default_factory=lambda: default_plan())  # method -> kept ratios
     split: str = "eval"
     data_file: str | None = None  # any JSON-lines file in the task's raw schema instead of a split
     size: int | None = None  # a seeded subsample of this many examples
@@ -200,7 +208,7 @@ class EvalConfig:
         check_choice("source", self.source, SOURCES)
         check_choice("device", self.device, DEVICES)
         if self.retention is not None:
-            RetentionConfig.from_dict({**self.retention})
+            RetentionConfig.from_dict(self.retention)
 
     def selections(self) -> list[Selection]:
         """The plan unrolled: `full` once at 1.0, `threshold` once at tau, every other method at each of its ratios."""

@@ -101,8 +101,7 @@ def make_step(model: nn.Module, batch: dict, mode: str, soft: bool = False, sele
 def variant_step(variants: dict[str, nn.Module], name: str, batch: dict, mode: str, seed: int):
     """make_step for a named variant: `soft@ρ` trains with the gates at full length, `<baseline>@ρ` uses its selector."""
     method = name.split("@")[0]
-    selector = selector_for(method, variants[name], seed) if method in SELECTORS else None
-    return make_step(variants[name], batch, mode, soft=method == "soft", selector=selector)
+    return make_step(variants[name], batch, mode, soft=method == "soft", selector=selector_for(method, variants[name], seed))
 
 
 def time_alternating(steps: dict[str, Callable[[], None]], device: torch.device, repeats: int, warmup: int = 1) -> dict[str, list[float]]:

@@ -26,7 +26,7 @@ from .config import EvalConfig, RetentionConfig, Selection
 from .data import DataError, get_task, load_examples, read_jsonl
 from .io import write_atomic, write_json
 from .methods import METHODS
-from .modeling import apply_retention, info_of, retention_of
+from .modeling import Retention, apply_retention, info_of, retention_of
 from .plan import identity_of
 from .tasks import collate, kind_module
 
@@ -123,6 +123,12 @@ class _Loaded:
     origin: str
     split: str
     device: torch.device
+    identity: dict  # the run's, copied into every result
+    checkpoint: str
+
+    @property
+    def retention(self) -> Retention | None:
+        return retention_of(self.model) if hasattr(self.model.base_model, "retention") else None
 
 
 def _load(checkpoint, cfg: EvalConfig) -> _Loaded:
@@ -143,20 +149,20 @@ def _load(checkpoint, cfg: EvalConfig) -> _Loaded:
     features = kind.featurize(examples, tokenizer, run["max_length"], k=train_cfg.get("k", 3), stride=train_cfg.get("stride", 128))
     if run.get("retention") is None and any(m != "full" for m in cfg.plan):
         apply_retention(model, RetentionConfig.from_dict(cfg.retention or {}), tokenizer.all_special_ids)
-    return _Loaded(model, tokenizer, run, kind, examples, features, origin, split, device)
+    identity = {**identity_of(run, str(checkpoint)), **cfg.identity}
+    return _Loaded(model, tokenizer, run, kind, examples, features, origin, split, device, identity, str(checkpoint))
 
 
 def _selecting(loaded: _Loaded, sel: Selection, seed: int):
     """The model's retention set to this selection for the duration of a `with` block (nothing to set without retention)."""
-    if not hasattr(loaded.model.base_model, "retention"):
+    if loaded.retention is None:
         return nullcontext()
-    return retention_of(loaded.model).selecting(selector_for(sel.method, loaded.model, seed), sel.tau, 1.0 if sel.ratio is None else sel.ratio)
+    return loaded.retention.selecting(selector_for(sel.method, loaded.model, seed), sel.tau, 1.0 if sel.ratio is None else sel.ratio)
 
 
-def evaluate_one(loaded: _Loaded, sel: Selection, cfg: EvalConfig, checkpoint, progress: bool) -> dict:
+def evaluate_one(loaded: _Loaded, sel: Selection, cfg: EvalConfig, progress: bool) -> dict:
     """One (method, ratio) over every feature: the result record."""
     task, run = loaded.run["task"], loaded.run
-    has_retention = hasattr(loaded.model.base_model, "retention")
     with _selecting(loaded, sel, cfg.seed):
         t0 = time.perf_counter()
         outputs, kept = run_features(loaded.model, loaded.features, loaded.kind.INPUTS, loaded.tokenizer.pad_token_id,
@@ -165,11 +171,10 @@ def evaluate_one(loaded: _Loaded, sel: Selection, cfg: EvalConfig, checkpoint, p
     k = run["train_config"].get("k", 3)
     predictions = loaded.kind.predict(outputs, loaded.features, loaded.examples, k=k)
     metrics = loaded.kind.score(predictions, loaded.examples, num_labels=len(run.get("labels", [])) or None)
-    boundaries = retention_of(loaded.model).boundaries if has_retention else ()
-    identity = {**identity_of(run, str(checkpoint)), **cfg.identity}
-    return {**identity, "method": sel.method, "ratio": sel.ratio, "tau": sel.tau, "eval_seed": cfg.seed, "split": loaded.split,
+    boundaries = loaded.retention.boundaries if loaded.retention is not None else ()
+    return {**loaded.identity, "method": sel.method, "ratio": sel.ratio, "tau": sel.tau, "eval_seed": cfg.seed, "split": loaded.split,
             "origin": loaded.origin, "n_examples": len(loaded.examples), "n_features": len(loaded.features), "metrics": metrics,
-            **kept_summary(kept, boundaries), "wall_seconds": wall, "checkpoint": str(checkpoint),
+            **kept_summary(kept, boundaries), "wall_seconds": wall, "checkpoint": loaded.checkpoint,
             "trained_retention": run.get("retention"), "device": str(loaded.device)}
 
 
@@ -181,16 +186,15 @@ def evaluate(checkpoint: str | Path, cfg: EvalConfig, out_dir: str | Path, progr
     loaded = _load(checkpoint, cfg)
     results = []
     for sel in cfg.selections():
-        result = evaluate_one(loaded, sel, cfg, checkpoint, progress)
+        result = evaluate_one(loaded, sel, cfg, progress)
         write_json(Path(out_dir) / sel.file_name, result)
         results.append(result)
     if examples_out is not None:
         shown = []
         if loaded.run.get("retention") is not None:
-            with retention_of(loaded.model).selecting(ratio=loaded.run["retention"]["ratio"]):
+            with loaded.retention.selecting(ratio=loaded.run["retention"]["ratio"]):
                 rows = kept_examples(loaded.model, loaded.tokenizer, loaded.features[:n_examples], loaded.kind.INPUTS, loaded.device)
-            identity = {**identity_of(loaded.run, str(checkpoint)), **cfg.identity}
-            shown = [{"run": identity["run"], "task": identity["task"], **row} for row in rows]
+            shown = [{"run": loaded.identity["run"], "task": loaded.identity["task"], **row} for row in rows]
         write_atomic(examples_out, json.dumps(shown, indent=1))
     if bundle is not None:
         write_json(bundle, results)

@@ -15,6 +15,9 @@ REFERENCE = "reference"  # the study run with the default switches, which every 
 SWEPT = ("beta", "gamma", "zeta")  # Hard-Concrete parameters of Figure 2, tried one value at a time
 
 
+IDENTITY = ("run", "task", "variant", "budget", "study", "sweep_param", "sweep_value", "seed")  # every result record has these
+
+
 def variant_name(budget: float | None, study: str | None = None) -> str:
     """The only place a variant's name is made: `full`, `r<ρ>`, or `r<ρ>-<study entry>`."""
     if budget is None:
@@ -22,11 +25,36 @@ def variant_name(budget: float | None, study: str | None = None) -> str:
     return f"r{budget:g}" + (f"-{study}" if study else "")
 
 
+def run_id(task: str, variant: str, seed: int) -> str:
+    """A run's id, also its folder under results_dir."""
+    return f"{task}/{variant}/seed{seed}"
+
+
+def _identity(run: str, task: str, seed: int, budget: float | None, study: str | None = None, sweep: tuple | None = None) -> dict:
+    return dict(zip(IDENTITY, (run, task, variant_name(budget, study), budget, study, *(sweep or (None, None)), seed)))
+
+
 def identity_of(run: dict, checkpoint: str) -> dict:
     """The identity of a checkpoint evaluated outside a plan (from its run.json): variant and budget from its retention."""
-    budget = (run.get("retention") or {}).get("ratio")
-    return {"run": checkpoint, "task": run["task"], "variant": variant_name(budget), "seed": run["seed"], "budget": budget,
-            "study": None, "sweep_param": None, "sweep_value": None}
+    return _identity(checkpoint, run["task"], run["seed"], (run.get("retention") or {}).get("ratio"))
+
+
+def data_snapshots(prepared_dir: str) -> str:
+    """The folder of the prepared data snapshots, one `<task>/` each (what jobs read as `source: prepared`)."""
+    return f"{prepared_dir}/data"
+
+
+def backbone(model: str, prepared_dir: str, local_models=()) -> str:
+    """Where a job loads a backbone from: a hub id's prepared snapshot, else the name itself (a folder, `minilm`, or one
+    of `local_models`, folders a rule makes)."""
+    from .prepare import is_hub_model, model_slug
+
+    return f"{prepared_dir}/models/{model_slug(model)}" if is_hub_model(model) and model not in local_models else model
+
+
+def quality_table_name(budget: float) -> str:
+    """The name of the quality table at one trained budget (the paper's Tables 1-2 at 0.5 and 0.3)."""
+    return f"quality_{budget:g}"
 
 
 @dataclass(frozen=True)
@@ -45,13 +73,10 @@ class Run:
 
     @property
     def id(self) -> str:
-        """Also the run's folder under results_dir."""
-        return f"{self.task}/{self.variant}/seed{self.seed}"
+        return run_id(self.task, self.variant, self.seed)
 
     def identity(self) -> dict:
-        return {"run": self.id, "task": self.task, "variant": self.variant, "seed": self.seed, "budget": self.budget,
-                "study": self.study, "sweep_param": self.sweep[0] if self.sweep else None,
-                "sweep_value": self.sweep[1] if self.sweep else None}
+        return _identity(self.id, self.task, self.seed, self.budget, self.study, self.sweep)
 
 
 @dataclass(frozen=True)
@@ -60,7 +85,8 @@ class Plan:
     budgets: tuple[float, ...]  # the main budgets (one quality table each)
     tasks: tuple[str, ...]
     study_task: str | None
-    hub_models: dict[str, str] = field(default_factory=dict)  # prepared snapshot name -> hub id
+    timed_model: str  # the efficiency benchmark's backbone: its own `benchmark.model`, else the workflow's
+    hub_models: dict[str, str] = field(default_factory=dict)  # prepared snapshot name -> hub id, every backbone the config needs
 
     def main_runs(self) -> list[Run]:
         return [r for r in self.runs.values() if r.study is None]
@@ -72,7 +98,7 @@ class Plan:
         return [r for r in self.main_runs() if r.budget is not None]
 
     def run(self, task: str, budget: float | None, seed: int, study: str | None = None) -> Run:
-        return self.runs[f"{task}/{variant_name(budget, study)}/seed{seed}"]
+        return self.runs[run_id(task, variant_name(budget, study), seed)]
 
 
 class PlanError(ValueError):
@@ -103,14 +129,11 @@ def _eval_plan(config: dict, budget: float | None, study: str | None) -> dict:
 def build_plan(config: dict, prepared_dir: str, local_models=()) -> Plan:
     """Every run of a (schema-validated) workflow config. Hub backbones resolve to their prepared snapshots (except
     `local_models`, folders a rule makes); data is read from the prepared snapshots. Raises PlanError naming each bad key."""
-    from .prepare import is_hub_model, model_slug
-
-    def model_of(keys: dict) -> str:
-        m = keys["model"]
-        return f"{prepared_dir}/models/{model_slug(m)}" if is_hub_model(m) and m not in local_models else m
+    from .prepare import model_slug
 
     study = config.get("study") or {"enabled": False}
-    problems, runs, hub_models = [], {}, {}
+    problems, runs, models, hub_models = [], {}, [], {}
+    data_dir = data_snapshots(prepared_dir)
     if study["enabled"] and study["task"] not in config["tasks"]:
         problems.append(f"config study.task: {study['task']!r} is not one of tasks {list(config['tasks'])}")
     specs = [(t, b, s, None, None) for t in config["tasks"] for b in [None, *config["budgets"]] for s in config["seeds"]]
@@ -121,15 +144,14 @@ def build_plan(config: dict, prepared_dir: str, local_models=()) -> Plan:
         switches, sweep = entry or ({}, None)
         keys = {"model": config["model"], **config["train"], **config["tasks"][task].get("train", {}),
                 **(study["train"] if name else {}), **switches.get("train", {})}
-        if is_hub_model(keys["model"]) and keys["model"] not in local_models:
-            hub_models[model_slug(keys["model"])] = keys["model"]
-        train = {**keys, "task": task, "seed": seed, "model": model_of(keys), "source": "prepared", "data_dir": f"{prepared_dir}/data",
+        models.append(keys["model"])
+        train = {**keys, "task": task, "seed": seed, "model": backbone(keys["model"], prepared_dir, local_models), "source": "prepared",
+                 "data_dir": data_dir,
                  "retention": None if budget is None else {**config["retention"], **switches.get("retention", {}), "ratio": budget}}
         run = Run(task, seed, budget, train, {}, name, sweep)
         run = replace(run, evaluate={"plan": _eval_plan(config, budget, name), "size": config["tasks"][task].get("eval_size"),
-                                     "tau": config.get("threshold_tau") or 0.5, "source": "prepared",
-                                     "data_dir": f"{prepared_dir}/data", "identity": run.identity(),
-                                     "retention": dict(config["retention"]) if budget is None else None})
+                                     "tau": config.get("threshold_tau") or 0.5, "source": "prepared", "data_dir": data_dir,
+                                     "identity": run.identity(), "retention": dict(config["retention"]) if budget is None else None})
         where = f"study run {run.variant}" if name else f"tasks.{task}"
         try:
             TrainConfig.from_dict(run.train)
@@ -137,7 +159,11 @@ def build_plan(config: dict, prepared_dir: str, local_models=()) -> Plan:
         except ValueError as e:
             problems.append(f"config {where}: {e}")
         runs[run.id] = run
+    timed = (config.get("benchmark") or {}).get("model") or config["model"]
+    for model in [*models, timed]:
+        if backbone(model, prepared_dir, local_models) != model:
+            hub_models[model_slug(model)] = model
     if problems:
         raise PlanError("\n".join(dict.fromkeys(problems)))
-    return Plan(runs, tuple(config["budgets"]), tuple(config["tasks"]), study["task"] if study["enabled"] else None, hub_models)
+    return Plan(runs, tuple(config["budgets"]), tuple(config["tasks"]), study["task"] if study["enabled"] else None, timed, hub_models)
 

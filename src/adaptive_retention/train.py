@@ -185,8 +185,9 @@ def _step(run: _Run, step: int, resume_path: Path) -> dict:
     task_loss = loss = output["loss"]
     row = {"step": step + 1, "epoch": step // run.steps_per_epoch}
     if controller is not None:
-        scale = info_of(output).n_tokens.float().mean().item() if cfg.dual_units == "tokens" else 1.0
-        kept = info_of(output).expected_kept.float()
+        info = info_of(output)
+        scale = info.n_tokens.float().mean().item() if cfg.dual_units == "tokens" else 1.0
+        kept = info.expected_kept.float()
         loss = task_loss + controller.penalty(kept, scale)
     if not torch.isfinite(loss):
         raise TrainingError(f"non-finite loss {loss.item()} at step {step + 1} (task loss {task_loss.item()}); "

@@ -2,7 +2,7 @@ rule efficiency:
     """Latency, throughput, peak memory and FLOPs (inference and a training step) of the plain model vs
     retention and the baseline selectors, variants timed in alternation in one process."""
     input:
-        model=model_inputs(BENCH["model"]),
+        model=backbone_inputs(prepared_model(BENCH["model"])),
     output:
         report(f"{RESULTS}/efficiency/throughput.tsv", caption="../report/throughput.rst", category="Efficiency"),
     log:
@@ -34,7 +34,7 @@ rule length_sweep:
     """Time and peak memory against sequence length for the plain model and retention, with fitted exponents,
     with SDPA (what users run) and eager attention (which stores the T×T matrix: the paper's Prop. 3)."""
     input:
-        model=model_inputs(BENCH["model"]),
+        model=backbone_inputs(prepared_model(BENCH["model"])),
     output:
         table=report(f"{RESULTS}/efficiency/length_sweep_{{attn}}.tsv", caption="../report/length_sweep.rst", category="Efficiency"),
         fit=f"{RESULTS}/efficiency/length_fit_{{attn}}.json",

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from adaptive_retention.data import DataError, check_available
 from adaptive_retention.io import write_json
-from adaptive_retention.plan import PlanError, build_plan
-from adaptive_retention.prepare import PreflightError, check_dataset, check_model, is_hub_model, model_slug as slug
+from adaptive_retention.plan import PlanError, backbone, build_plan, data_snapshots, quality_table_name
+from adaptive_retention.prepare import PreflightError, check_dataset, check_model
 
 RESULTS = config["results_dir"]
 # how rules call the library's CLI and the analysis package: the interpreter running Snakemake,
@@ -19,42 +19,45 @@ ANALYSIS = f"PYTHONPATH={shlex.quote(workflow.basedir)} {PY} -m analysis"  # + .
 PREPARED = config.get("prepared_dir") or f"{RESULTS}/prepared"
 OFFLINE_JOB = "HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1"  # training and evaluation read snapshots only
 TINY = "resources/tiny-bert"  # the random test backbone, made by rule make_tiny_model (not there yet at start-up)
-BENCH = {"model": config["model"], **config["benchmark"]}  # the backbone timed defaults to the workflow's
 
 try:
     PLAN = build_plan(config, PREPARED, local_models={TINY})
 except PlanError as e:
     raise WorkflowError(str(e))
 RUNS = PLAN.runs
+BENCH = {**config["benchmark"], "model": PLAN.timed_model}
 
 wildcard_constraints:
     run="|".join(re.escape(r) for r in RUNS),
 
 
-HUB_MODELS = {**PLAN.hub_models, **({slug(BENCH["model"]): BENCH["model"]} if BENCH["model"] != TINY and is_hub_model(BENCH["model"]) else {})}
+HUB_MODELS = PLAN.hub_models  # snapshot name -> hub id: every backbone a job loads from a prepared snapshot
+DATA = data_snapshots(PREPARED)
 
 
 def prepared_model(model):
     """Where a job loads a backbone from: the prepared snapshot for hub ids, else the name itself."""
-    return f"{PREPARED}/models/{slug(model)}" if slug(model) in HUB_MODELS else model
+    return backbone(model, PREPARED, {TINY})
 
 
-def model_inputs(model):
-    """What a job needs for a backbone: its prepared snapshot's prepared.json, or the tiny model's folder, or nothing."""
-    if model == TINY:
+SNAPSHOTS = {prepared_model(m) for m in HUB_MODELS.values()}
+
+
+def backbone_inputs(path):
+    """What a job needs for the backbone it loads from `path`: the tiny model's folder, a snapshot's prepared.json, or nothing."""
+    if path == TINY:
         return [TINY]
-    return [f"{prepared_model(model)}/prepared.json"] if slug(model) in HUB_MODELS else []
+    return [f"{path}/prepared.json"] if path in SNAPSHOTS else []
 
 
 def data_manifest(task):
-    return f"{PREPARED}/data/{task}/manifest.json"
+    return f"{DATA}/{task}/manifest.json"
 
 
 def run_inputs(wc):
     """A training job's inputs: its task's data snapshot and its backbone."""
     run = RUNS[wc.run]
-    model = run.train["model"]
-    return [data_manifest(run.task)] + ([TINY] if model == TINY else [f"{model}/prepared.json"] if model.startswith(PREPARED) else [])
+    return [data_manifest(run.task)] + backbone_inputs(run.train["model"])
 
 
 def run_files(runs, *names):
@@ -70,7 +73,7 @@ def _preflight(hub_tasks):
     unknown id stops the run here, naming the task, the repo and the fix. Snapshots already prepared are not
     checked again (so the head node does not reach for the hub on a rerun)."""
     checks = [(check_dataset, task) for task in hub_tasks if not Path(data_manifest(task)).exists()]
-    checks += [(check_model, m) for m in HUB_MODELS.values() if not Path(f"{prepared_model(m)}/prepared.json").exists()]
+    checks += [(check_model, m) for m in HUB_MODELS.values() if not all(Path(p).exists() for p in backbone_inputs(prepared_model(m)))]
     problems = []
     for check, what in checks:
         try:
@@ -105,8 +108,7 @@ def res(kind, key):
     return config.get("resources", {}).get(kind, {}).get(key, RESOURCE_DEFAULTS[key])
 
 
-QUALITY_TABLES = [f"quality_{b:g}" for b in PLAN.budgets]  # one per trained budget (the paper's Tables 1-2 at 0.5 and 0.3)
-TABLES = QUALITY_TABLES + ["ablations", "kept_per_block"] + (["compute"] if config["benchmark"]["enabled"] else [])
+TABLES = [quality_table_name(b) for b in PLAN.budgets] + ["ablations", "kept_per_block"] + (["compute"] if config["benchmark"]["enabled"] else [])
 # what every figure says about where it came from
 CAPTION = (f"config {config['results_dir']}: model {config['model']}, retention switches {config['retention'] or 'SPEC defaults'}, "
            f"seeds {config['seeds']}, CPU/GPU as in the efficiency table").replace("'", "")

@@ -24,7 +24,7 @@ rule prepare_data:
         "../../envs/adaptive-retention.yaml"
     params:
         ar=AR,
-        folder=lambda wc: f"{PREPARED}/data/{wc.task}",
+        folder=lambda wc: f"{DATA}/{wc.task}",
         source=config["source"],
         data_dir=config["data_dir"],
     shell:
