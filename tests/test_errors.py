@@ -12,14 +12,16 @@ from conftest import tiny_config
 @pytest.mark.parametrize("kwargs,match", [
     (dict(ratio=0.0), r"ratio must lie in \(0, 1\], got 0.0"),
     (dict(ratio=1.2), r"ratio must lie in \(0, 1\], got 1.2"),
-    (dict(ratio=float("nan")), "ratio must lie"),
+    (dict(ratio=float("nan")), "ratio must be a finite number, got nan"),
     (dict(scorer="lstm"), r"unknown scorer 'lstm'; allowed: \['mlp', 'recurrent'\]"),
     (dict(schedule="cosine"), r"unknown schedule 'cosine'; allowed: \['constant', 'linear', 'geometric'\]"),
     (dict(placement="middle"), r"unknown placement 'middle'; allowed: \['layerwise', 'final'\]"),
     (dict(restore="zeros"), "unknown restore 'zeros'"),
     (dict(soft_mask="attention"), "unknown soft_mask 'attention'"),
     (dict(budget_prob="l1"), "unknown budget_prob 'l1'"),
-    (dict(start_layer=-1), "start_layer must be an integer"),
+    (dict(start_layer=-1), "start_layer must be ≥ 0, got -1"),
+    (dict(start_layer=1.5), "start_layer must be an integer, got 1.5"),
+    (dict(gather="yes"), "gather must be true or false"),
     (dict(beta=-1.0), "beta must be > 0"),
 ])
 def test_bad_config_values(kwargs, match):

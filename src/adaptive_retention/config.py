@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
+import typing
+from dataclasses import MISSING, asdict, dataclass, field, fields
 
 # --- choices: the allowed values of every switch (the schema's enums are checked against these) ---------
 SCHEDULES = ("constant", "linear", "geometric")
@@ -24,6 +25,8 @@ PROJECTIONS = ("nonnegative", "none")
 DEVICES = ("auto", "cpu", "cuda")
 SOURCES = ("auto", "local", "hub", "prepared")  # prepared: a snapshot made by prepare.prepare_data (data_dir = its root)
 BENCH_MODES = ("inference", "train_step")
+SPLITS = ("train", "eval")  # a task's splits: train (dev carved from it) and eval
+MIN_LENGTH = 8  # the shortest max_length: [CLS] … [SEP] with room for a question or a few words
 
 # Hard-Concrete parameters (Louizos et al., 2018), SPEC §1
 BETA, GAMMA, ZETA = 0.66, -0.1, 1.1
@@ -42,14 +45,90 @@ def check_stretch(beta, gamma, zeta) -> None:
         raise ValueError(f"need gamma < 0 < 1 < zeta for mass at 0 and 1, got gamma={gamma!r}, zeta={zeta!r}")
 
 
-def check_ratio(ratio, name: str = "ratio") -> float:
-    if not _is_number(ratio) or not 0.0 < ratio <= 1.0:
-        raise ValueError(f"{name} must lie in (0, 1], got {ratio!r}")
-    return float(ratio)
-
-
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+class ConfigError(ValueError):
+    """Bad config values: every problem, each naming its key, in one message."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+def setting(default=MISSING, *, factory=MISSING, choices=None, ge=None, gt=None, le=None, lt=None):
+    """A config key: its default and what it may hold beyond its annotated type (a choice, or bounds)."""
+    rule = {k: v for k, v in dict(choices=choices, ge=ge, gt=gt, le=le, lt=lt).items() if v is not None}
+    return field(default=default, default_factory=factory, metadata=rule)
+
+
+_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a finite number", str: "a string", dict: "a mapping", list: "a list",
+               type(None): "null"}
+
+
+def _type_ok(value, t) -> bool:
+    if t is bool:
+        return isinstance(value, bool)
+    if t is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if t is float:
+        return _is_number(value)
+    return isinstance(value, typing.get_origin(t) or t)
+
+
+def _quoted(value) -> bool:
+    """A number or boolean written as text ('16', "true"): what a quoted YAML/JSON value looks like."""
+    if not isinstance(value, str):
+        return False
+    try:
+        float(value)
+        return True
+    except ValueError:
+        return value.lower() in ("true", "false")
+
+
+def _bounds(rule: dict) -> str:
+    lo = f"({rule['gt']}" if "gt" in rule else f"[{rule['ge']}" if "ge" in rule else None
+    hi = f"{rule['lt']})" if "lt" in rule else f"{rule['le']}]" if "le" in rule else None
+    if lo and hi:
+        return f"lie in {lo}, {hi}"
+    return f"be > {rule['gt']}" if "gt" in rule else f"be ≥ {rule['ge']}" if "ge" in rule else f"be < {rule['lt']}" if "lt" in rule \
+        else f"be ≤ {rule['le']}"
+
+
+def _in_bounds(v, rule: dict) -> bool:
+    return all([v > rule.get("gt", -math.inf), v >= rule.get("ge", -math.inf), v < rule.get("lt", math.inf), v <= rule.get("le", math.inf)])
+
+
+def key_problems(obj) -> list[str]:
+    """Each field of a config dataclass against its annotated type and its `setting` rule: one line per bad key."""
+    hints = typing.get_type_hints(type(obj))
+    problems = []
+    for f in fields(obj):
+        value, types = getattr(obj, f.name), typing.get_args(hints[f.name]) or (hints[f.name],)
+        if typing.get_origin(hints[f.name]) in (dict, list):
+            types = (hints[f.name],)
+        if not any(_type_ok(value, t) for t in types):
+            wanted = " or ".join(_TYPE_NAMES[typing.get_origin(t) or t] for t in types)
+            problems.append(f"{f.name} must be {wanted}, got {value!r}" + (" (text: write it without quotes)" if _quoted(value) else ""))
+        elif value is not None and "choices" in f.metadata and value not in f.metadata["choices"]:
+            problems.append(f"unknown {f.name} {value!r}; allowed: {list(f.metadata['choices'])}")
+        elif value is not None and not isinstance(value, (str, dict, list, bool)) and not _in_bounds(value, f.metadata):
+            problems.append(f"{f.name} must {_bounds(f.metadata)}, got {value!r}")
+    return problems
+
+
+def nested_problems(name: str, cls, value) -> list[str]:
+    """A nested config mapping (e.g. `retention`) checked as `cls`; its problems prefixed with `name:` (not a mapping:
+    the outer type check says so)."""
+    if not isinstance(value, dict):
+        return []
+    try:
+        cls.from_dict(value)
+    except ConfigError as e:
+        return [f"{name}: {p}" for p in e.problems]
+    return []
 
 
 def strict_from_dict(cls, d: dict, what: str):
@@ -59,7 +138,10 @@ def strict_from_dict(cls, d: dict, what: str):
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(d) - known)
     if unknown:
-        raise ValueError(f"unknown {what} key(s) {unknown}; allowed: {sorted(known)}")
+        raise ConfigError([f"unknown {what} key(s) {unknown}; allowed: {sorted(known)}"])
+    missing = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING and f.name not in d]
+    if missing:
+        raise ConfigError([f"{what}: missing key(s) {missing}"])
     return cls(**d)
 
 
@@ -67,32 +149,25 @@ def strict_from_dict(cls, d: dict, what: str):
 class RetentionConfig:
     """Every open choice of SPEC §2, with its default. Validated on construction."""
 
-    ratio: float = 0.5  # ρ = M/T, the final kept fraction of content tokens
-    schedule: str = "constant"  # constant | linear | geometric
-    start_layer: int = 1  # first block that sees fewer tokens
-    placement: str = "layerwise"  # layerwise | final
-    scorer: str = "mlp"  # mlp | recurrent
-    scorer_decay: float = 0.9  # γ_m of the recurrent scorer's running summary
-    beta: float = BETA
-    gamma: float = GAMMA
-    zeta: float = ZETA
-    gate: str = "hard_concrete"  # hard_concrete | sigmoid (ablation: no Hard-Concrete relaxation)
-    budget_prob: str = "hard_concrete"  # P(z̃>0) | σ(s) in the budget penalty
-    soft_mask: str = "states+attention"  # states | states+attention
-    restore: str = "last_state"  # last_state | mask
+    ratio: float = setting(0.5, gt=0, le=1)  # ρ = M/T, the final kept fraction of content tokens
+    schedule: str = setting("constant", choices=SCHEDULES)
+    start_layer: int = setting(1, ge=0)  # first block that sees fewer tokens
+    placement: str = setting("layerwise", choices=PLACEMENTS)
+    scorer: str = setting("mlp", choices=SCORERS)
+    scorer_decay: float = setting(0.9, ge=0, lt=1)  # γ_m of the recurrent scorer's running summary
+    beta: float = setting(BETA, gt=0)
+    gamma: float = setting(GAMMA, lt=0)
+    zeta: float = setting(ZETA, gt=1)
+    gate: str = setting("hard_concrete", choices=GATES)  # sigmoid: the ablation without the Hard-Concrete relaxation
+    budget_prob: str = setting("hard_concrete", choices=BUDGET_PROBS)  # P(z̃>0) | σ(s) in the budget penalty
+    soft_mask: str = setting("states+attention", choices=SOFT_MASKS)
+    restore: str = setting("last_state", choices=RESTORES)
     init_log_alpha: float = 3.0  # scorer output bias at init: gates start open (P(z̃>0) ≈ 0.99)
     gather: bool = True  # eval: physically gather kept tokens (False: mask them; same outputs, no savings)
 
     def __post_init__(self):
-        check_ratio(self.ratio)
-        for name, allowed in [("schedule", SCHEDULES), ("placement", PLACEMENTS), ("scorer", SCORERS), ("gate", GATES),
-                              ("budget_prob", BUDGET_PROBS), ("soft_mask", SOFT_MASKS), ("restore", RESTORES)]:
-            check_choice(name, getattr(self, name), allowed)
-        if not isinstance(self.start_layer, int) or isinstance(self.start_layer, bool) or self.start_layer < 0:
-            raise ValueError(f"start_layer must be an integer ≥ 0, got {self.start_layer!r}")
-        check_stretch(self.beta, self.gamma, self.zeta)
-        if not _is_number(self.scorer_decay) or not 0.0 <= self.scorer_decay < 1.0:
-            raise ValueError(f"scorer_decay must lie in [0, 1), got {self.scorer_decay!r}")
+        if problems := key_problems(self):
+            raise ConfigError(problems)
 
     @classmethod
     def from_dict(cls, d: dict) -> "RetentionConfig":
@@ -108,48 +183,45 @@ class TrainConfig:
 
     task: str
     model: str = "minilm"  # folder, hub id, or 'minilm' (offline all-MiniLM-L6-v2)
-    source: str = "auto"
+    source: str = setting("auto", choices=SOURCES)
     data_dir: str = "../shared/data"
-    train_size: int | None = None  # subsample of the training split (stratified for classification)
-    max_length: int | None = None  # default: the task's
-    epochs: float = 1.0
-    batch_size: int = 16
-    lr: float = 3e-5  # backbone and head
-    scorer_lr: float = 1e-3
-    weight_decay: float = 0.01
-    lr_warmup: float = 0.06  # fraction of steps of linear LR warm-up, then linear decay to 0
-    max_grad_norm: float = 1.0
-    seed: int = 0
+    train_size: int | None = setting(None, ge=1)  # subsample of the training split (stratified for classification)
+    max_length: int | None = setting(None, ge=MIN_LENGTH)  # default: the task's
+    epochs: float = setting(1.0, gt=0)
+    batch_size: int = setting(16, ge=1)
+    lr: float = setting(3e-5, gt=0)  # backbone and head
+    scorer_lr: float = setting(1e-3, gt=0)
+    weight_decay: float = setting(0.01, ge=0)
+    lr_warmup: float = setting(0.06, ge=0, le=1)  # fraction of steps of linear LR warm-up, then linear decay to 0
+    max_grad_norm: float = setting(1.0, gt=0)
+    seed: int = setting(0, ge=0, lt=2**32)
     retention: dict | None = None  # RetentionConfig fields; None trains the full model
-    eta: float = 1e-2  # dual step size η
-    budget_warmup: float = 0.1  # fraction of steps over which the target goes from 1.0 to ρ_l
+    eta: float = setting(1e-2, ge=0)  # dual step size η
+    budget_warmup: float = setting(0.1, ge=0, le=1)  # fraction of steps over which the target goes from 1.0 to ρ_l
     lambda_init: float = 0.0
-    budget_quadratic: float = 0.0  # ρ_q of the augmented-Lagrangian term (ρ_q/2)(kept − ρ)²; 0 = the paper's linear penalty only
-    dual: str = "per_layer"  # per_layer | global
-    dual_units: str = "fraction"  # fraction | tokens
-    dual_update: str = "ascent"  # ascent | fixed (λ = lambda_init throughout) | single_timescale (η = lr)
-    dual_projection: str = "nonnegative"  # nonnegative (λ ≥ 0: kept ≤ ρ, SPEC) | none (kept = ρ, λ may go negative)
-    checkpoint_every: int = 50  # steps
-    k: int = 3  # summary sentences (summarisation)
-    stride: int = 128  # window overlap (QA)
-    device: str = "auto"  # auto | cpu | cuda
+    budget_quadratic: float = setting(0.0, ge=0)  # ρ_q of the augmented-Lagrangian term (ρ_q/2)(kept − ρ)²; 0 = the paper's linear penalty only
+    dual: str = setting("per_layer", choices=DUAL_MODES)
+    dual_units: str = setting("fraction", choices=DUAL_UNITS)
+    dual_update: str = setting("ascent", choices=DUAL_UPDATES)  # fixed: λ = lambda_init throughout; single_timescale: η = lr
+    dual_projection: str = setting("nonnegative", choices=PROJECTIONS)  # nonnegative: λ ≥ 0, kept ≤ ρ (SPEC); none: kept = ρ
+    checkpoint_every: int = setting(50, ge=1)  # steps
+    k: int = setting(3, ge=1)  # summary sentences (summarisation)
+    stride: int = setting(128, ge=0)  # window overlap (QA)
+    device: str = setting("auto", choices=DEVICES)
 
     def __post_init__(self):
-        from .data import get_task
+        from .data import TASKS
 
-        get_task(self.task)
-        for name, allowed in [("dual", DUAL_MODES), ("dual_units", DUAL_UNITS), ("dual_update", DUAL_UPDATES),
-                              ("dual_projection", PROJECTIONS), ("device", DEVICES), ("source", SOURCES)]:
-            check_choice(name, getattr(self, name), allowed)
-        for name in ("epochs", "lr", "scorer_lr", "weight_decay", "lr_warmup", "max_grad_norm", "eta", "budget_warmup", "lambda_init",
-                     "budget_quadratic"):
-            if not _is_number(getattr(self, name)):
-                raise ValueError(f"{name} must be a number, got {getattr(self, name)!r}")
-        for name in ("epochs", "batch_size", "lr", "checkpoint_every"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        if self.retention is not None:
-            RetentionConfig.from_dict(self.retention)  # validates keys and values
+        problems = key_problems(self)
+        if isinstance(self.task, str) and self.task not in TASKS:
+            problems.insert(0, f"unknown task {self.task!r}; allowed: {sorted(TASKS)}")
+        elif not problems and TASKS[self.task].kind == "qa" and self.stride >= (length := self.max_length or TASKS[self.task].max_length):
+            problems.append(f"stride ({self.stride}) must be < max_length ({length}): QA windows overlap by stride tokens")
+        if isinstance(self.model, str) and not self.model.strip():
+            problems.append("model must name a folder, a hub id or 'minilm', got ''")
+        problems += nested_problems("retention", RetentionConfig, self.retention)
+        if problems:
+            raise ConfigError(problems)
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -172,6 +244,22 @@ class Selection:
 DEFAULT_METHODS, DEFAULT_RATIOS = ("full", "learned"), (0.5, 0.3)  # what `evaluate` runs when told nothing
 
 
+def plan_problems(plan) -> list[str]:
+    """An evaluation plan {method: [ratios in (0, 1]]}, methods from methods.METHODS."""
+    from .methods import METHODS
+
+    if not isinstance(plan, dict) or not plan:
+        return [f"plan must map each method to a list of ratios, e.g. {{\"learned\": [0.5, 0.3]}}, got {plan!r}"]
+    unknown = [m for m in plan if m not in METHODS]
+    problems = [f"unknown method(s) {unknown}; allowed: {list(METHODS)}"] if unknown else []
+    for m, ratios in plan.items():
+        if not isinstance(ratios, list) or (not ratios and m not in ("full", "threshold")):
+            problems.append(f"plan.{m} must be a list of ratios, e.g. [{ratios if _is_number(ratios) else 0.5}], got {ratios!r}")
+        elif m not in ("full", "threshold") and (bad := [r for r in ratios if not _is_number(r) or not 0.0 < r <= 1.0]):
+            problems.append(f"plan.{m}: ratio(s) {bad} outside (0, 1]")
+    return problems
+
+
 def default_plan(methods=DEFAULT_METHODS, ratios=DEFAULT_RATIOS) -> dict:
     """Each method at every ratio (`full` runs at 1.0 whatever its ratios)."""
     return {m: list(ratios) for m in methods}
@@ -181,34 +269,23 @@ def default_plan(methods=DEFAULT_METHODS, ratios=DEFAULT_RATIOS) -> dict:
 class EvalConfig:
     """What to evaluate a checkpoint on and how: the plan {method: [ratios]} and the data."""
 
-    plan: dict = field(default_factory=lambda: default_plan())  # method -> kept ratios
-    split: str = "eval"
+    plan: dict = setting(factory=lambda: default_plan())  # method -> kept ratios
+    split: str = setting("eval", choices=SPLITS)
     data_file: str | None = None  # any JSON-lines file in the task's raw schema instead of a split
-    size: int | None = None  # a seeded subsample of this many examples
-    source: str = "auto"
+    size: int | None = setting(None, ge=1)  # a seeded subsample of this many examples
+    source: str = setting("auto", choices=SOURCES)
     data_dir: str = "../shared/data"
-    seed: int = 0  # seed of the random selector
-    tau: float = 0.5  # threshold method: keep tokens with p > tau
-    batch_size: int = 32
+    seed: int = setting(0, ge=0, lt=2**32)  # seed of the random selector
+    tau: float = setting(0.5, gt=0, lt=1)  # threshold method: keep tokens with p > tau
+    batch_size: int = setting(32, ge=1)
     retention: dict | None = None  # switches to attach the baselines to a checkpoint trained without retention
-    device: str = "auto"
-    identity: dict = field(default_factory=dict)  # the run's identity (run plan), copied into every result
+    device: str = setting("auto", choices=DEVICES)
+    identity: dict = setting(factory=dict)  # the run's identity (run plan), copied into every result
 
     def __post_init__(self):
-        from .methods import check_methods
-
-        if not isinstance(self.plan, dict) or not all(isinstance(v, list) for v in self.plan.values()):
-            raise ValueError(f"the evaluation plan must map method -> list of ratios, got {self.plan!r}")
-        check_methods(list(self.plan))
-        bad = [r for m, rs in self.plan.items() if m not in ("full", "threshold") for r in rs if not _is_number(r) or not 0.0 < r <= 1.0]
-        if bad:
-            raise ValueError(f"ratio(s) {bad} outside (0, 1]")
-        if not _is_number(self.tau) or not 0.0 < self.tau < 1.0:
-            raise ValueError(f"tau must lie in (0, 1), got {self.tau!r}")
-        check_choice("source", self.source, SOURCES)
-        check_choice("device", self.device, DEVICES)
-        if self.retention is not None:
-            RetentionConfig.from_dict(self.retention)
+        problems = key_problems(self) + plan_problems(self.plan) + nested_problems("retention", RetentionConfig, self.retention)
+        if problems:
+            raise ConfigError(problems)
 
     def selections(self) -> list[Selection]:
         """The plan unrolled: `full` once at 1.0, `threshold` once at tau, every other method at each of its ratios."""

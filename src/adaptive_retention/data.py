@@ -24,11 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .config import SOURCES
+from .config import SOURCES, SPLITS
 from .io import atomic_path
 
 KINDS = ("classification", "qa", "summarization")
-SPLITS = ("train", "eval")
 MANIFEST = "manifest.json"  # a prepared snapshot's record of where it came from
 
 
@@ -87,8 +86,14 @@ class TaskSpec:
 # --- per-task record -> example converters ---------------------------------------------------
 
 
+def _text(value, what: str) -> None:
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be a string, got {value!r}")
+
+
 def _text_label(text_field: str):
     def convert(r: dict, i: int) -> list[dict]:
+        _text(r[text_field], text_field)
         label = r["label"] if isinstance(r["label"], str) else int(r["label"])  # names are mapped to ids later
         return [{"id": str(r.get("idx", r.get("arxiv_id", i))), "text": r[text_field], "label": label}]
     return convert
@@ -234,11 +239,12 @@ def get_task(task_id: str) -> TaskSpec:
 
 
 def _open(path: Path):
+    """The file's bytes (decompressed): lines are decoded one at a time, so a bad byte is reported with its line."""
     if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
+        return gzip.open(path, "rb")
     if path.suffix == ".xz":
-        return lzma.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
+        return lzma.open(path, "rb")
+    return open(path, "rb")
 
 
 def split_file(folder: Path, split: str) -> Path | None:
@@ -253,7 +259,11 @@ def read_jsonl(path: Path, fields: tuple[str, ...] = ()) -> list[dict]:
     records = []
     try:
         with _open(path) as f:
-            for n, line in enumerate(f, 1):
+            for n, raw in enumerate(f, 1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise DataError(f"{path}:{n}: not UTF-8 (byte {raw[e.start]:#04x} at column {e.start + 1})") from None
                 if not line.strip():
                     continue
                 try:
@@ -464,24 +474,55 @@ class Split:
     labels: tuple[str, ...] = ()
 
 
-def _examples_of(spec: TaskSpec, records, origin: str):
-    """Examples of each record in order, made one record at a time; a bad record names where it came from."""
+UNLABELLED = -1  # GLUE-style test splits: no gold label
+
+
+def check_example(kind: str, e: dict, labels: tuple[str, ...]) -> dict:
+    """An example of its kind's schema with text where text belongs and (classification) a label id of `labels`, the label
+    names mapped to ids; else ValueError saying which field is wrong (a None sentence would otherwise fail deep in the
+    tokenizer, and a -1 label be scored as an error)."""
+    if kind == "classification":
+        _text(e["text"], "text")
+        label = e["label"]
+        if isinstance(label, str):
+            if label not in labels:
+                raise ValueError(f"label {label!r} is not one of the label set {list(labels)}")
+            return {**e, "label": labels.index(label)}
+        if label == UNLABELLED:
+            raise ValueError(f"label {UNLABELLED} marks an unlabelled example (a GLUE-style test split), which cannot be scored "
+                             "or trained on; use a labelled split or file")
+        if labels and not 0 <= label < len(labels):
+            raise ValueError(f"label {label} is outside the label set (ids 0..{len(labels) - 1}: {list(labels)})")
+    elif kind == "qa":
+        _text(e["question"], "question")
+        _text(e["context"], "context")
+        for t in e["answers"]["text"]:
+            _text(t, "answer")
+    else:
+        for t in e["sentences"]:
+            _text(t, "sentence")
+    return e
+
+
+def examples_of(spec: TaskSpec, records, origin: str, labels: tuple[str, ...]):
+    """Examples of each record in order, made one record at a time, checked (`check_example`); a bad record names where it
+    came from."""
     for i, r in enumerate(records):
         try:
-            yield from spec.to_examples(r, i)
+            for e in spec.to_examples(r, i):
+                yield check_example(spec.kind, e, labels)
         except (KeyError, TypeError, ValueError) as e:
-            raise DataError(f"{origin}: record {i + 1}: bad or missing field ({type(e).__name__}: {e})") from None
+            raise DataError(f"{origin}: record {i + 1}: {e if isinstance(e, ValueError) else f'bad or missing field ({type(e).__name__}: {e})'}") from None
 
 
 def _open_split(task: str, split: str, source: str, data_dir, split_seed: int):
     """(Split without examples, a function that makes its examples afresh, one record at a time, labels as ids)."""
     spec = get_task(task)
     records, everything, origin, hub_labels = _raw_records(spec, split, source, data_dir, split_seed)
-    labels = hub_labels or spec_labels(spec, everything)
+    labels = hub_labels or spec_labels(spec, everything)  # label names as strings (the arXiv stand-in): the whole file's
 
     def examples():
-        for e in _examples_of(spec, records, origin):  # label names as strings (the arXiv stand-in): ids over the whole file's
-            yield {**e, "label": labels.index(e["label"])} if spec.kind == "classification" and isinstance(e["label"], str) else e
+        return examples_of(spec, records, origin, labels)
 
     return Split(spec, split, origin, [], labels), examples
 

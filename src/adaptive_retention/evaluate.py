@@ -21,10 +21,10 @@ from tqdm.auto import tqdm
 
 from .backbones import pick_device
 from .baselines import selector_for
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, read_run
 from .config import EvalConfig, RetentionConfig, Selection
-from .data import DataError, get_task, load_examples, read_jsonl
-from .io import write_atomic, write_json
+from .data import DataError, examples_of, get_task, load_examples, read_jsonl
+from .io import check_writable, claimed_folder, write_atomic, write_json
 from .methods import METHODS
 from .modeling import Retention, apply_retention, info_of, retention_of
 from .plan import identity_of
@@ -32,14 +32,10 @@ from .tasks import collate, kind_module
 
 
 def examples_from_file(task: str, path: str | Path, labels: list[str]) -> list[dict]:
-    """Any file in the task's raw (hub) schema, converted like the task's own splits."""
+    """Any file in the task's raw (hub) schema, converted and checked like the task's own splits, labels against the
+    checkpoint's label set."""
     spec = get_task(task)
-    examples = [e for i, r in enumerate(read_jsonl(Path(path), spec.fields)) for e in spec.to_examples(r, i)]
-    for e in examples:
-        if isinstance(e.get("label"), str):
-            if e["label"] not in labels:
-                raise DataError(f"{path}: example {e['id']}: label {e['label']!r} not among the checkpoint's labels")
-            e["label"] = labels.index(e["label"])
+    examples = list(examples_of(spec, read_jsonl(Path(path), spec.fields), str(path), tuple(labels)))
     if not examples:
         raise DataError(f"{path}: no usable examples for task {task!r}")
     return examples
@@ -131,13 +127,20 @@ class _Loaded:
         return retention_of(self.model) if hasattr(self.model.base_model, "retention") else None
 
 
-def _load(checkpoint, cfg: EvalConfig) -> _Loaded:
-    device = pick_device(cfg.device)
-    model, tokenizer, run = load_checkpoint(checkpoint, device)
+def _check_fits(run: dict, cfg: EvalConfig, checkpoint) -> None:
+    """The evaluation config asks nothing of the checkpoint it does not have (before any loading or compute)."""
+    if cfg.retention is not None and run.get("retention") is not None:
+        raise ValueError(f"{checkpoint} was trained with retention: its switches are fixed ({run['retention']}); retention "
+                         "switches of the evaluation config apply only to checkpoints trained without retention")
     needs = [m for m in cfg.plan if METHODS[m].needs_scorers]
     if needs and run.get("retention") is None:
         raise ValueError(f"{checkpoint} was trained without retention: it has no learned scorers (method(s) {needs}); "
                          "use full / random / truncation / heavy_hitter")
+
+
+def _load(checkpoint, cfg: EvalConfig) -> _Loaded:
+    device = pick_device(cfg.device)
+    model, tokenizer, run = load_checkpoint(checkpoint, device)
     spec = get_task(run["task"])
     if cfg.data_file is not None:
         examples, origin, split = examples_from_file(run["task"], cfg.data_file, run.get("labels", [])), str(cfg.data_file), "file"
@@ -183,19 +186,23 @@ def evaluate(checkpoint: str | Path, cfg: EvalConfig, out_dir: str | Path, progr
     """Evaluate a checkpoint under every selection of `cfg`; one JSON per (method, ratio) in out_dir, and all of them as
     one list in `bundle` if given. `examples_out`: the first `n_examples` inputs with the block each token was dropped at
     (learned scores at the trained budget; an empty list for a checkpoint trained without retention)."""
-    loaded = _load(checkpoint, cfg)
-    results = []
-    for sel in cfg.selections():
-        result = evaluate_one(loaded, sel, cfg, progress)
-        write_json(Path(out_dir) / sel.file_name, result)
-        results.append(result)
-    if examples_out is not None:
-        shown = []
-        if loaded.run.get("retention") is not None:
-            with loaded.retention.selecting(ratio=loaded.run["retention"]["ratio"]):
-                rows = kept_examples(loaded.model, loaded.tokenizer, loaded.features[:n_examples], loaded.kind.INPUTS, loaded.device)
-            shown = [{"run": loaded.identity["run"], "task": loaded.identity["task"], **row} for row in rows]
-        write_atomic(examples_out, json.dumps(shown, indent=1))
-    if bundle is not None:
-        write_json(bundle, results)
+    _check_fits(read_run(checkpoint), cfg, checkpoint)
+    for path in (bundle, examples_out):
+        check_writable(path)
+    with claimed_folder(out_dir):  # writable and ours before any compute
+        loaded = _load(checkpoint, cfg)
+        results = []
+        for sel in cfg.selections():
+            result = evaluate_one(loaded, sel, cfg, progress)
+            write_json(Path(out_dir) / sel.file_name, result)
+            results.append(result)
+        if examples_out is not None:
+            shown = []
+            if loaded.run.get("retention") is not None:
+                with loaded.retention.selecting(ratio=loaded.run["retention"]["ratio"]):
+                    rows = kept_examples(loaded.model, loaded.tokenizer, loaded.features[:n_examples], loaded.kind.INPUTS, loaded.device)
+                shown = [{"run": loaded.identity["run"], "task": loaded.identity["task"], **row} for row in rows]
+            write_atomic(examples_out, json.dumps(shown, indent=1))
+        if bundle is not None:
+            write_json(bundle, results)
     return results

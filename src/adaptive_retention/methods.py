@@ -29,11 +29,5 @@ BASELINES = tuple(m.name for m in METHODS.values() if m.baseline)
 TABLE_METHODS = ("full", *BASELINES, "learned")  # rows of the quality tables, in this order
 
 
-def check_methods(names) -> None:
-    unknown = [m for m in names if m not in METHODS]
-    if unknown:
-        raise ValueError(f"unknown method(s) {unknown}; allowed: {list(METHODS)}")
-
-
 def label(name: str) -> str:
     return METHODS[name].label if name in METHODS else name

@@ -105,6 +105,24 @@ class PlanError(ValueError):
     """The config cannot be turned into runs; one line per problem, each naming the config key."""
 
 
+OWNED = {"task": "tasks", "seed": "seeds", "retention": "budgets and retention", "source": "source", "data_dir": "data_dir"}  # train keys the plan sets
+
+
+def _owned_problems(config: dict, study: dict) -> list[str]:
+    """Keys the plan sets itself, written where they would be silently replaced: a training key it owns, a retention ratio."""
+    places = [("train", config["train"])] + [(f"tasks.{t}.train", v.get("train", {})) for t, v in config["tasks"].items()]
+    places += [("study.train", study.get("train", {}))] + [(f"study.ablations.{n}.train", a.get("train", {}))
+                                                           for n, a in study.get("ablations", {}).items()]
+    problems = [f"config {where}.{k}: set by the plan from config `{OWNED[k]}`; remove it here" for where, keys in places for k in keys
+                if k in OWNED]
+    retentions = [("retention", config["retention"])] + [(f"study.ablations.{n}.retention", a.get("retention", {}))
+                                                        for n, a in study.get("ablations", {}).items()]
+    problems += [f"config {where}.ratio: kept ratios come from config `budgets`; remove it here" for where, r in retentions if "ratio" in r]
+    if not config.get("model", "").strip():
+        problems.append("config model: empty; name a folder, a hub id or 'minilm'")
+    return problems
+
+
 def _study_entries(study: dict) -> list[tuple[str, dict, tuple | None]]:
     """(name, {train, retention} switches, sweep) of every study run: the reference, the ablations, β/γ/ζ values."""
     entries = [(REFERENCE, {}, None)] + [(name, switches, None) for name, switches in study["ablations"].items()]
@@ -129,10 +147,11 @@ def _eval_plan(config: dict, budget: float | None, study: str | None) -> dict:
 def build_plan(config: dict, prepared_dir: str, local_models=()) -> Plan:
     """Every run of a (schema-validated) workflow config. Hub backbones resolve to their prepared snapshots (except
     `local_models`, folders a rule makes); data is read from the prepared snapshots. Raises PlanError naming each bad key."""
+    from .backbones import check_model_name
     from .prepare import model_slug
 
     study = config.get("study") or {"enabled": False}
-    problems, runs, models, hub_models = [], {}, [], {}
+    problems, runs, models, hub_models = _owned_problems(config, study), {}, [], {}
     data_dir = data_snapshots(prepared_dir)
     if study["enabled"] and study["task"] not in config["tasks"]:
         problems.append(f"config study.task: {study['task']!r} is not one of tasks {list(config['tasks'])}")
@@ -145,7 +164,8 @@ def build_plan(config: dict, prepared_dir: str, local_models=()) -> Plan:
         keys = {"model": config["model"], **config["train"], **config["tasks"][task].get("train", {}),
                 **(study["train"] if name else {}), **switches.get("train", {})}
         models.append(keys["model"])
-        train = {**keys, "task": task, "seed": seed, "model": backbone(keys["model"], prepared_dir, local_models), "source": "prepared",
+        model = backbone(keys["model"], prepared_dir, local_models) if isinstance(keys["model"], str) else keys["model"]
+        train = {**keys, "task": task, "seed": seed, "model": model, "source": "prepared",
                  "data_dir": data_dir,
                  "retention": None if budget is None else {**config["retention"], **switches.get("retention", {}), "ratio": budget}}
         run = Run(task, seed, budget, train, {}, name, sweep)
@@ -160,7 +180,13 @@ def build_plan(config: dict, prepared_dir: str, local_models=()) -> Plan:
             problems.append(f"config {where}: {e}")
         runs[run.id] = run
     timed = (config.get("benchmark") or {}).get("model") or config["model"]
-    for model in [*models, timed]:
+    models = [m for m in dict.fromkeys([*models, timed]) if isinstance(m, str) and m not in local_models]
+    for model in models:
+        try:
+            check_model_name(model)
+        except ValueError as e:
+            problems.append(f"config model: {e}")
+    for model in models:
         if backbone(model, prepared_dir, local_models) != model:
             hub_models[model_slug(model)] = model
     if problems:

@@ -20,9 +20,10 @@ import time
 from pathlib import Path
 
 from .backbones import MINILM_NAMES
-from .io import atomic_folder
-from .data import (MANIFEST, SPLITS, ArchiveSource, HubSource, _raw_records, archive_url, fetch_archive, get_task, hub_offline,
+from .config import SPLITS
+from .data import (MANIFEST, ArchiveSource, HubSource, _raw_records, archive_url, fetch_archive, get_task, hub_offline,
                    spec_labels)
+from .io import atomic_folder
 
 
 class PreflightError(ValueError):

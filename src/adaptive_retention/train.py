@@ -3,11 +3,12 @@
 One optimiser step on (θ, scorers) with AdamW, then one projected dual-ascent step on λ. Checkpoints
 every N steps hold everything needed to resume bit-for-bit on CPU (weights, optimiser, schedule,
 controller, RNG states, trace). Outputs in `out/`: `model/` (the final checkpoint), `trace.tsv`,
-`summary.json`; `resume.pt` while the run is unfinished.
+`summary.json`; `resume.pt` while the run is unfinished, `.lock` (the PID) while a process writes there.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import time
@@ -21,10 +22,10 @@ from tqdm.auto import tqdm
 
 from .backbones import pick_device, resolve_model_path
 from .budget import DualController
-from .checkpoint import save_checkpoint
+from .checkpoint import RUN_FILE, read_run, save_checkpoint
 from .config import RetentionConfig, TrainConfig
 from .data import get_task, stream_examples
-from .io import TRACE_FILE, torch_save_atomic, write_json, write_trace
+from .io import TRACE_FILE, claimed_folder, torch_save_atomic, write_json, write_trace
 from .modeling import Retention, apply_retention, info_of, retention_of
 from .tasks import collate, featurize_stream, kind_module
 
@@ -149,7 +150,7 @@ def _resume(run: _Run, path: Path) -> tuple[list[dict], int]:
         return [], 0
     state = torch.load(path, weights_only=False)
     if state["config"] != asdict(run.cfg):
-        raise ValueError(f"{path} belongs to a run with a different config; remove it or use another output folder")
+        raise ValueError(f"{path} belongs to a run with a different config; use --force to start afresh, or another output folder")
     run.model.load_state_dict(state["model"])
     run.optimizer.load_state_dict(state["optimizer"])
     run.scheduler.load_state_dict(state["scheduler"])
@@ -229,25 +230,45 @@ def _finish(run: _Run, trace: list[dict], out: Path, seconds: float) -> dict:
     return summary
 
 
-def train(cfg: TrainConfig, out: str | Path, progress: bool = True) -> dict:
-    """Run (or resume) one training run; returns the summary also written to out/summary.json."""
-    out = Path(out)  # created by the first checkpoint or final write: a run that fails early leaves nothing
-    run = _build(cfg)
-    resume_path = out / RESUME_FILE
-    trace, start = _resume(run, resume_path)
-    bar = tqdm(range(start, run.total), initial=start, total=run.total, desc=f"train {cfg.task}", disable=not progress,
-               dynamic_ncols=True)
-    t0 = time.perf_counter()
-    for step in bar:
-        row = _step(run, step, resume_path)
-        trace.append(row)
-        postfix = {"loss": f"{row['loss']:.3f}"}
-        if run.controller is not None:
-            kept = [v for k, v in row.items() if k.startswith("kept_")]
-            postfix.update(kept=f"{sum(kept) / len(kept):.3f}", lam=f"{run.controller.lambdas.max().item():.3f}")
-        bar.set_postfix(postfix)
-        if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < run.total:
-            _save_resume(run, trace, step + 1, resume_path)
-    summary = _finish(run, trace, out, time.perf_counter() - t0)
-    resume_path.unlink(missing_ok=True)
-    return summary
+def finished_run(cfg: TrainConfig, out: Path) -> dict | None:
+    """The summary of a run already finished in `out` with this very config; None if there is none. A finished run with
+    another config is an error (the folder holds someone else's result)."""
+    run_file, summary_file = out / "model" / RUN_FILE, out / "summary.json"
+    if not (run_file.is_file() and summary_file.is_file()):
+        return None
+    done = read_run(out / "model").get("train_config", {})
+    if done != asdict(cfg):
+        changed = sorted(k for k in set(done) | set(asdict(cfg)) if done.get(k) != asdict(cfg).get(k))
+        raise ValueError(f"{out} holds a finished run with another config (differs in {changed}); "
+                         "use another output folder, or --force to replace it")
+    return json.loads(summary_file.read_text())
+
+
+def train(cfg: TrainConfig, out: str | Path, progress: bool = True, force: bool = False) -> dict:
+    """Run (or resume) one training run; returns the summary also written to out/summary.json. A run already finished
+    in `out` with the same config is returned as it is (`force`: train it again, from scratch)."""
+    out = Path(out)
+    with claimed_folder(out):  # writable and ours before any compute; leftovers of a killed final save removed
+        resume_path = out / RESUME_FILE
+        if force:
+            resume_path.unlink(missing_ok=True)
+        elif (done := finished_run(cfg, out)) is not None:
+            return {**done, "already_finished": True}
+        run = _build(cfg)
+        trace, start = _resume(run, resume_path)
+        bar = tqdm(range(start, run.total), initial=start, total=run.total, desc=f"train {cfg.task}", disable=not progress,
+                   dynamic_ncols=True)
+        t0 = time.perf_counter()
+        for step in bar:
+            row = _step(run, step, resume_path)
+            trace.append(row)
+            postfix = {"loss": f"{row['loss']:.3f}"}
+            if run.controller is not None:
+                kept = [v for k, v in row.items() if k.startswith("kept_")]
+                postfix.update(kept=f"{sum(kept) / len(kept):.3f}", lam=f"{run.controller.lambdas.max().item():.3f}")
+            bar.set_postfix(postfix)
+            if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < run.total:
+                _save_resume(run, trace, step + 1, resume_path)
+        summary = _finish(run, trace, out, time.perf_counter() - t0)
+        resume_path.unlink(missing_ok=True)
+        return summary
