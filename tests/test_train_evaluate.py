@@ -138,10 +138,10 @@ def test_evaluate_a_data_file(tiny_model, tmp_path):
 
 @pytest.mark.parametrize("argv,message", [
     (["train", "--task", "mnli", "--out", "X"], "unknown task 'mnli'"),
-    (["train", "--task", "sst2", "--ratio", "1.5", "--out", "X"], "ratio must lie in (0, 1], got 1.5"),
+    (["train", "--task", "sst2", "--out", "X", "--set", "retention.ratio=1.5"], "ratio must lie in (0, 1], got 1.5"),
     (["train", "--task", "sst2", "--out", "X", "--set", "epoch=2"], "unknown training config key(s) ['epoch']"),
     (["train", "--task", "sst2", "--out", "X", "--set", "retention.scorer=gru"], "unknown scorer 'gru'"),
-    (["train", "--task", "sst2", "--out", "X", "--set", "lr=fast"], "lr must be a number, got 'fast'"),
+    (["train", "--task", "sst2", "--out", "X", "--set", "lr=fast"], "lr must be a finite number, got 'fast'"),
     (["evaluate", "--checkpoint", "nowhere", "--out", "X"], "nowhere is not a checkpoint folder"),
     (["evaluate", "--checkpoint", "nowhere", "--out", "X", "--methods", "oracle"], "unknown method(s) ['oracle']"),
     (["evaluate", "--checkpoint", "nowhere", "--out", "X", "--ratios", "0"], "ratio(s) [0.0] outside (0, 1]"),

@@ -96,13 +96,16 @@ def test_conda_env_pins_agree_with_pyproject():
     assert sorted(deps) == sorted(p for p in pip if not p.startswith("-e"))
 
 
+RESULTS = "results/test run"  # a space in the path: every rule quotes its paths
+TEST = ("--configfile", "config/test.yaml", "--config", f"results_dir={RESULTS}")
+
+
 def test_test_config_end_to_end_then_incremental():
-    for d in ("results/test",):
-        shutil.rmtree(ROOT / d, ignore_errors=True)
-    smk("--configfile", "config/test.yaml", "--cores", "2")
+    shutil.rmtree(ROOT / RESULTS, ignore_errors=True)
+    smk(*TEST, "--cores", "2")
     cfg = workflow_config("test.yaml")
-    summary = pd.read_csv(ROOT / "results/test/tables/summary.csv")
-    tidy = pd.read_csv(ROOT / "results/test/tables/tidy.csv")
+    summary = pd.read_csv(ROOT / f"{RESULTS}/tables/summary.csv")
+    tidy = pd.read_csv(ROOT / f"{RESULTS}/tables/tidy.csv")
     # a row per expected evaluation: full ckpt: full + 3 baselines × 3 ratios; r0.5: learned × 3, random × 1, threshold
     n_ratios = len(cfg["pareto_ratios"])
     per_task_seed = (1 + 3 * n_ratios) + (n_ratios + 1 + 1)
@@ -118,30 +121,46 @@ def test_test_config_end_to_end_then_incremental():
     assert (summary[summary.study.isna()].n_seeds == 2).all() and summary.ci95.notna().any()
     learned = tidy[(tidy.method == "learned") & (tidy.ratio == 0.25) & (tidy.metric == "accuracy")]
     assert (learned.kept_fraction - 0.25).abs().max() < 0.1
-    eff = pd.read_csv(ROOT / "results/test/efficiency/throughput.tsv", sep="\t")
+    eff = pd.read_csv(ROOT / f"{RESULTS}/efficiency/throughput.tsv", sep="\t")
     assert set(eff["mode"]) == {"inference", "train_step"} and (eff.peak_mem_bytes > 0).all()
     assert ((eff.counted_flops / eff.analytic_flops - 1).abs() < 0.05).all()
     for attn in ("sdpa", "eager"):
-        assert len(pd.read_csv(ROOT / f"results/test/efficiency/length_sweep_{attn}.tsv", sep="\t")) == 3 * 3  # lengths × variants
-    theory = pd.read_csv(ROOT / "results/test/theory/summary.csv")
+        assert len(pd.read_csv(ROOT / f"{RESULTS}/efficiency/length_sweep_{attn}.tsv", sep="\t")) == 3 * 3  # lengths × variants
+    theory = pd.read_csv(ROOT / f"{RESULTS}/theory/summary.csv")
     assert list(theory.check) == ["slackness", "gradient_bias", "variance", "timescales", "duality_gap", "generalisation", "complexity"]
     assert theory.verdict.isin(["holds", "holds approximately", "does not hold"]).all()
-    assert all((ROOT / f"results/test/theory/{c}.png").stat().st_size > 5_000 for c in theory.check)
-    t1 = pd.read_csv(ROOT / "results/test/tables/quality_0.5.csv")
+    assert all((ROOT / f"{RESULTS}/theory/{c}.png").stat().st_size > 5_000 for c in theory.check)
+    t1 = pd.read_csv(ROOT / f"{RESULTS}/tables/quality_0.5.csv")
     assert set(t1.method) == {"full", "random", "truncation", "heavy_hitter", "learned"} and set(t1.task) == {"sst2", "squad"}
     assert t1[t1.method == "full"].pct_of_full.dropna().eq(100).all()  # NaN where the full model scores 0
     sst2 = t1[t1.task == "sst2"].set_index("method")
     assert sst2.loc["learned", "paper"] == 91.5 and sst2.loc["full", "paper"] == 92.1  # the paper's 50 % table, SPEC §5
     assert t1[t1.task == "squad"].paper.isna().all() and sst2.loc["learned", "diff_vs_paper"] == sst2.loc["learned", "mean"] - 91.5
-    t3 = pd.read_csv(ROOT / "results/test/tables/ablations.csv")
+    t3 = pd.read_csv(ROOT / f"{RESULTS}/tables/ablations.csv")
     assert set(t3.run) == {"reference", "no_hard_concrete", "beta1", label("threshold")}
     for fig in ("pareto", "sensitivity", "kept_sst2", "kept_squad"):
-        assert (ROOT / f"results/test/figures/{fig}.png").stat().st_size > 10_000
-    smk("--configfile", "config/test.yaml", "--report", "results/test/report.html")
-    assert (ROOT / "results/test/report.html").stat().st_size > 10_000
+        assert (ROOT / f"{RESULTS}/figures/{fig}.png").stat().st_size > 10_000
+    smk(*TEST, "--report", f"{RESULTS}/report.html")
+    assert (ROOT / f"{RESULTS}/report.html").stat().st_size > 10_000
     # nothing to do on a rerun; deleting one result re-runs only what depends on it
-    assert "Nothing to be done" in smk("-n", "--configfile", "config/test.yaml", "--cores", "2").stdout
-    (ROOT / "results/test" / build_plan(cfg, "P").run("sst2", 0.5, 1).id / "eval.json").unlink()
-    out = smk("-n", "--configfile", "config/test.yaml", "--cores", "2", "--quiet", "rules").stdout
+    assert "Nothing to be done" in smk("-n", *TEST, "--cores", "2").stdout
+    (ROOT / RESULTS / build_plan(cfg, "P").run("sst2", 0.5, 1).id / "eval.json").unlink()
+    out = smk("-n", *TEST, "--cores", "2", "--quiet", "rules").stdout
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, re.M))
     assert counts == {"evaluate": "1", "aggregate": "1", "tables": "1", "figures": "1", "all": "1", "total": "5"}
+
+
+def test_dry_run_exits_non_zero_on_a_lock_left_by_a_killed_run():
+    """Snakemake prints a warning and exits 0 on `-n` where the real run would stop; the workflow stops the dry run too."""
+    results, locks = "results/test-locked", ROOT / ".snakemake" / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    lock = locks / "0.output.lock"
+    lock.write_text(f"{results}/tables/summary.csv\n")  # what a run killed by SIGKILL leaves
+    try:
+        out = smk("-n", "--configfile", "config/test.yaml", "--config", f"results_dir={results}", check=False)
+        text = out.stdout + out.stderr
+        assert out.returncode != 0 and "locked by another Snakemake run, or by one that was killed" in text and "--unlock" in text, text[-2000:]
+        smk("--unlock", "--configfile", "config/test.yaml", "--config", f"results_dir={results}")
+        assert not lock.exists()
+    finally:
+        lock.unlink(missing_ok=True)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .backbones import pick_device, resolve_model_path
+from .backbones import check_model_name, pick_device, resolve_model_path
 from .budget import DualController
 from .checkpoint import RUN_FILE, read_run, save_checkpoint
 from .config import RetentionConfig, TrainConfig
@@ -248,6 +248,7 @@ def train(cfg: TrainConfig, out: str | Path, progress: bool = True, force: bool 
     """Run (or resume) one training run; returns the summary also written to out/summary.json. A run already finished
     in `out` with the same config is returned as it is (`force`: train it again, from scratch)."""
     out = Path(out)
+    check_model_name(cfg.model)
     with claimed_folder(out):  # writable and ours before any compute; leftovers of a killed final save removed
         resume_path = out / RESUME_FILE
         if force:

@@ -15,7 +15,7 @@ rule aggregate:
     params:
         analysis=ANALYSIS,
     shell:
-        "{params.analysis}.aggregate {input} --tidy {output.tidy} --summary {output.summary} --markdown {output.markdown} > {log} 2>&1"
+        "{params.analysis}.aggregate {input:q} --tidy {output.tidy:q} --summary {output.summary:q} --markdown {output.markdown:q} > {log:q} 2>&1"
 
 
 rule tables:
@@ -37,10 +37,10 @@ rule tables:
         analysis=ANALYSIS,
         budgets=" ".join(f"{b:g}" for b in PLAN.budgets),
         out_dir=lambda wc, output: str(Path(output[0]).parent),
-        efficiency=lambda wc, input: f"--efficiency {input.efficiency[0]}" if input.efficiency else "",
+        efficiency=lambda wc, input: f"--efficiency {shlex.quote(input.efficiency[0])}" if input.efficiency else "",
     shell:
-        "{params.analysis}.tables --summary {input.summary} --evals {input.evals} --budgets {params.budgets} {params.efficiency} "
-        "--out-dir {params.out_dir} > {log} 2>&1"
+        "{params.analysis}.tables --summary {input.summary:q} --evals {input.evals:q} --budgets {params.budgets} {params.efficiency} "
+        "--out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
 rule figures:
@@ -63,8 +63,8 @@ rule figures:
     params:
         analysis=ANALYSIS,
         out_dir=lambda wc, output: str(Path(output.pareto).parent),
-        efficiency=lambda wc, input: f"--efficiency {input.efficiency[0]}" if input.efficiency else "",
-        caption=f"'{CAPTION}'",
+        efficiency=lambda wc, input: f"--efficiency {shlex.quote(input.efficiency[0])}" if input.efficiency else "",
+        caption=CAPTION,
     shell:
-        "{params.analysis}.figures --tidy {input.tidy} {params.efficiency} --examples {input.examples} "
-        "--caption {params.caption} --out-dir {params.out_dir} > {log} 2>&1"
+        "{params.analysis}.figures --tidy {input.tidy:q} {params.efficiency} --examples {input.examples:q} "
+        "--caption {params.caption:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"

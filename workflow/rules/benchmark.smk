@@ -26,8 +26,8 @@ rule efficiency:
         batch=BENCH["batch_size"],
         repeats=BENCH["repeats"],
     shell:
-        "{params.ar} bench --model {params.model} --lengths {params.lengths} --ratios {params.ratios} --modes {params.modes} "
-        "--selectors {params.selectors} --batch-size {params.batch} --repeats {params.repeats} --quiet --out {output} > {log} 2>&1"
+        "{params.ar} bench --model {params.model:q} --lengths {params.lengths} --ratios {params.ratios} --modes {params.modes} "
+        "--selectors {params.selectors} --batch-size {params.batch} --repeats {params.repeats} --quiet --out {output:q} > {log:q} 2>&1"
 
 
 rule length_sweep:
@@ -59,5 +59,5 @@ rule length_sweep:
         batch=BENCH["sweep"]["batch_size"],
         repeats=BENCH["sweep"]["repeats"],
     shell:
-        "{params.ar} bench-sweep --model {params.model} --attn {wildcards.attn} --lengths {params.lengths} --ratios {params.ratios} "
-        "--batch-size {params.batch} --repeats {params.repeats} --quiet --out {output.table} --fit {output.fit} > {log} 2>&1"
+        "{params.ar} bench-sweep --model {params.model:q} --attn {wildcards.attn} --lengths {params.lengths} --ratios {params.ratios} "
+        "--batch-size {params.batch} --repeats {params.repeats} --quiet --out {output.table:q} --fit {output.fit:q} > {log:q} 2>&1"

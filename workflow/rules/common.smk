@@ -1,5 +1,6 @@
 # Helpers shared by the rules: the run plan (adaptive_retention.plan) and how rules call the CLI. No rule here.
 # Nothing here imports torch: parsing the DAG of the paper grid stays fast, on the head node and in every job.
+import os
 import re
 import shlex
 import sys
@@ -13,8 +14,8 @@ from adaptive_retention.prepare import PreflightError, check_dataset, check_mode
 RESULTS = config["results_dir"]
 # how rules call the library's CLI and the analysis package: the interpreter running Snakemake,
 # unless the config names commands (e.g. `adaptive-retention` and `python` inside conda envs)
-AR = config.get("cli") or f"{sys.executable} -m adaptive_retention.cli"
-PY = config.get("python") or sys.executable
+AR = config.get("cli") or f"{shlex.quote(sys.executable)} -m adaptive_retention.cli"
+PY = config.get("python") or shlex.quote(sys.executable)
 ANALYSIS = f"PYTHONPATH={shlex.quote(workflow.basedir)} {PY} -m analysis"  # + .aggregate, .tables, .figures, .theory.<check>
 PREPARED = config.get("prepared_dir") or f"{RESULTS}/prepared"
 OFFLINE_JOB = "HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1"  # training and evaluation read snapshots only
@@ -111,7 +112,7 @@ def res(kind, key):
 TABLES = [quality_table_name(b) for b in PLAN.budgets] + ["ablations", "kept_per_block"] + (["compute"] if config["benchmark"]["enabled"] else [])
 # what every figure says about where it came from
 CAPTION = (f"config {config['results_dir']}: model {config['model']}, retention switches {config['retention'] or 'SPEC defaults'}, "
-           f"seeds {config['seeds']}, CPU/GPU as in the efficiency table").replace("'", "")
+           f"seeds {config['seeds']}, CPU/GPU as in the efficiency table")
 
 
 def shown_runs():
@@ -148,4 +149,23 @@ def variance_checkpoint():
     return run_files([PLAN.run("sst2", min(PLAN.budgets), config["seeds"][0])], "model/run.json")
 
 
-_check_data()  # last: it uses the helpers above
+def _dry_run() -> bool:
+    """Whether this is `snakemake -n` (Snakemake decides it after parsing; its flags are all there is to go on here)."""
+    return any(a in ("-n", "--dry-run", "--dryrun") or re.fullmatch(r"-[A-Za-z]*n[A-Za-z]*", a) for a in sys.argv[1:])
+
+
+def _check_locks():
+    """A dry run stops, as the real run would, when another (or a killed) Snakemake run holds a lock on this config's outputs:
+    Snakemake itself only prints a warning in a dry run and exits 0."""
+    if workflow.remote_exec or not _dry_run() or "--unlock" in sys.argv or "--nolock" in sys.argv:
+        return
+    ours = tuple(os.path.abspath(p) + os.sep for p in (RESULTS, PREPARED))
+    locks = sorted(Path(".snakemake/locks").glob("*.lock"))
+    held = [f for f in locks if any(os.path.abspath(line.strip()).startswith(ours) for line in f.read_text().splitlines())]
+    if held:
+        raise WorkflowError(f"outputs of this config are locked by another Snakemake run, or by one that was killed ({held[0]}); "
+                            f"the real run would stop here. If no other run is going on, `snakemake --unlock` (same config) removes it")
+
+
+_check_locks()
+_check_data()  # last: they use the helpers above

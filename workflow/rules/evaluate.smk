@@ -24,5 +24,5 @@ rule evaluate:
         checkpoint=lambda wc, input: str(Path(input.run).parent),
         per_ratio=lambda wc: f"{RESULTS}/{wc.run}/eval",
     shell:
-        f"{OFFLINE_JOB} " "{params.ar} evaluate --checkpoint {params.checkpoint} --config {input.config} --out {params.per_ratio} "
-        "--bundle {output.bundle} --examples-out {output.examples} --quiet > {log} 2>&1"
+        f"{OFFLINE_JOB} " "{params.ar} evaluate --checkpoint {params.checkpoint:q} --config {input.config:q} --out {params.per_ratio:q} "
+        "--bundle {output.bundle:q} --examples-out {output.examples:q} --quiet > {log:q} 2>&1"

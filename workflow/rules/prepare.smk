@@ -28,8 +28,8 @@ rule prepare_data:
         source=config["source"],
         data_dir=config["data_dir"],
     shell:
-        "{params.ar} prepare-data --task {wildcards.task} --source {params.source} --data-dir {params.data_dir} "
-        "--out {params.folder} > {log} 2>&1"
+        "{params.ar} prepare-data --task {wildcards.task} --source {params.source} --data-dir {params.data_dir:q} "
+        "--out {params.folder:q} > {log:q} 2>&1"
 
 
 rule prepare_model:
@@ -47,4 +47,4 @@ rule prepare_model:
         folder=lambda wc: f"{PREPARED}/models/{wc.slug}",
         model=lambda wc: HUB_MODELS[wc.slug],
     shell:
-        "{params.ar} prepare-model --model {params.model} --out {params.folder} > {log} 2>&1"
+        "{params.ar} prepare-model --model {params.model:q} --out {params.folder:q} > {log:q} 2>&1"

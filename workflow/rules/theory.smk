@@ -19,7 +19,7 @@ rule theory_duality:
         script=f"{ANALYSIS}.theory.duality",
         n=config["theory"]["n_problems"],
     shell:
-        "{params.script} --out {output.slack} --out-gap {output.gap} --n-problems {params.n} --traces {input.traces} > {log} 2>&1"
+        "{params.script} --out {output.slack:q} --out-gap {output.gap:q} --n-problems {params.n} --traces {input.traces:q} > {log:q} 2>&1"
 
 
 rule theory_gradient_bias:
@@ -38,7 +38,7 @@ rule theory_gradient_bias:
         n=config["theory"]["n_problems"],
         draws=config["theory"]["draws"],
     shell:
-        "{params.script} --out {output.verdict} --n-problems {params.n} --draws {params.draws} > {log} 2>&1"
+        "{params.script} --out {output.verdict:q} --n-problems {params.n} --draws {params.draws} > {log:q} 2>&1"
 
 
 rule theory_variance:
@@ -56,11 +56,11 @@ rule theory_variance:
         "../../envs/adaptive-retention.yaml"
     params:
         script=f"{ANALYSIS}.theory.variance",
-        checkpoint=lambda wc, input: f"--checkpoint {Path(input.run[0]).parent}" if input.run else "",
+        checkpoint=lambda wc, input: f"--checkpoint {shlex.quote(str(Path(input.run[0]).parent))}" if input.run else "",
         draws=config["theory"]["variance_draws"],
         data_dir=config["data_dir"],
     shell:
-        "{params.script} --out {output.verdict} {params.checkpoint} --draws {params.draws} --data-dir {params.data_dir} > {log} 2>&1"
+        "{params.script} --out {output.verdict:q} {params.checkpoint} --draws {params.draws} --data-dir {params.data_dir:q} > {log:q} 2>&1"
 
 
 rule theory_timescales:
@@ -81,7 +81,7 @@ rule theory_timescales:
         n=config["theory"]["n_problems"],
         steps=config["theory"]["timescale_steps"],
     shell:
-        "{params.script} --out {output.verdict} --n-problems {params.n} --steps {params.steps} --traces {input.traces} > {log} 2>&1"
+        "{params.script} --out {output.verdict:q} --n-problems {params.n} --steps {params.steps} --traces {input.traces:q} > {log:q} 2>&1"
 
 
 rule theory_generalisation:
@@ -100,7 +100,7 @@ rule theory_generalisation:
         n_train=config["theory"]["n_train"],
         data_dir=config["data_dir"],
     shell:
-        "{params.script} --out {output.verdict} --n-train {params.n_train} --data-dir {params.data_dir} > {log} 2>&1"
+        "{params.script} --out {output.verdict:q} --n-train {params.n_train} --data-dir {params.data_dir:q} > {log:q} 2>&1"
 
 
 rule theory_complexity:
@@ -119,7 +119,7 @@ rule theory_complexity:
     params:
         script=f"{ANALYSIS}.theory.complexity",
     shell:
-        "{params.script} --out {output.verdict} --sweeps {input.sweeps} > {log} 2>&1"
+        "{params.script} --out {output.verdict:q} --sweeps {input.sweeps:q} > {log:q} 2>&1"
 
 
 rule theory_summary:
@@ -144,4 +144,4 @@ rule theory_summary:
     params:
         script=f"{ANALYSIS}.theory.summary",
     shell:
-        "{params.script} {input} --csv {output.csv} --markdown {output.markdown} > {log} 2>&1"
+        "{params.script} {input:q} --csv {output.csv:q} --markdown {output.markdown:q} > {log:q} 2>&1"

@@ -10,7 +10,7 @@ rule make_tiny_model:
     params:
         ar=AR,
     shell:
-        "{params.ar} make-tiny-model --out {output} > {log} 2>&1"
+        "{params.ar} make-tiny-model --out {output:q} > {log:q} 2>&1"
 
 
 localrules:
@@ -57,4 +57,4 @@ rule train:
         ar=AR,
         out=lambda wc: f"{RESULTS}/{wc.run}",
     shell:
-        f"{OFFLINE_JOB} " "{params.ar} train --config {input.config} --out {params.out} --quiet > {log} 2>&1"
+        f"{OFFLINE_JOB} " "{params.ar} train --config {input.config:q} --out {params.out:q} --quiet > {log:q} 2>&1"
