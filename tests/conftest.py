@@ -5,7 +5,9 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import pytest
 import torch
-from transformers import BertConfig, DistilBertConfig, LongformerConfig, RobertaConfig
+from transformers import AutoTokenizer, BertConfig, BertModel, DistilBertConfig, LongformerConfig, RobertaConfig
+
+from adaptive_retention.backbones import resolve_model_path
 
 TINY = dict(vocab_size=120, hidden_size=32, num_attention_heads=4, intermediate_size=64, max_position_embeddings=64)
 
@@ -34,6 +36,18 @@ def batch_with_lengths(lengths, vocab=120, cls=101 % 120, sep=102 % 120, pad=0, 
         ids[b, 0], ids[b, n - 1] = cls, sep
         mask[b, :n] = 1
     return ids, mask
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> str:
+    """A randomly initialised 2-layer BERT with the MiniLM vocabulary, as a model folder."""
+    folder = tmp_path_factory.mktemp("tiny_bert")
+    tok = AutoTokenizer.from_pretrained(resolve_model_path("minilm"))
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=128)).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return str(folder)
 
 
 @pytest.fixture(autouse=True)

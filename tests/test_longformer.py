@@ -1,6 +1,5 @@
 """The Longformer adapter: exact at ratio 1, packed widths on window multiples, global tokens kept."""
 
-import copy
 
 import pytest
 import torch

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
-from adaptive_retention.config import BENCH_MODES, SOURCES, RetentionConfig, TrainConfig, parse_sets
+from adaptive_retention.config import BENCH_MODES, SOURCES, RetentionConfig, TrainConfig, allowed, parse_sets
 from adaptive_retention.data import TASKS
 from adaptive_retention.methods import BASELINES, METHODS
 from adaptive_retention.plan import PlanError, build_plan, variant_name
@@ -44,23 +44,24 @@ def test_schema_enums_equal_the_registries():
     assert props["source"]["enum"] == [s for s in SOURCES if s != "prepared"]  # prepared: what jobs read, set by the plan
 
 
-def _documented_defaults(heading: str) -> dict[str, str]:
-    """`| `key` | `default` | meaning |` rows of one section of config/README.md."""
+def _documented(heading: str) -> dict[str, tuple[str, str]]:
+    """key -> (default, allowed) of the `| `key` | `default` | allowed | meaning |` rows of one section of config/README.md."""
     text = (ROOT / "config/README.md").read_text().split(f"## {heading}", 1)[1].split("\n## ", 1)[0]
-    return dict(re.findall(r"^\| `(\w+)` \| `([^`]*)` \|", text, re.M))
+    return {k: (d, a.replace("\\|", "|")) for k, d, a in re.findall(r"^\| `(\w+)` \| `([^`]*)` \| ((?:[^|\\]|\\\|)*) \|", text, re.M)}
 
 
 @pytest.mark.parametrize("heading,cls,not_documented", [
     ("Training keys", TrainConfig, {"task", "seed", "retention", "source", "data_dir"}),
     ("Retention switches", RetentionConfig, {"ratio"}),
 ])
-def test_documented_defaults_equal_the_dataclass_defaults(heading, cls, not_documented):
-    documented = _documented_defaults(heading)
+def test_documented_defaults_and_ranges_equal_the_dataclass(heading, cls, not_documented):
+    documented = _documented(heading)
     fields = {f.name: f.default for f in dataclasses.fields(cls)}
     assert set(documented) == set(fields) - not_documented
-    for key, text in documented.items():
+    for key, (text, words) in documented.items():
         value = parse_sets([f"{key}={text}"])[key]  # read as the CLI reads a --set value
         assert value == fields[key], f"config/README.md says {key} = {text}, the code says {fields[key]!r}"
+        assert words == allowed(cls, key), f"config/README.md says {key} may be {words!r}, the code says {allowed(cls, key)!r}"
 
 
 def test_every_baseline_has_a_selector_and_a_cost():
@@ -115,6 +116,11 @@ def test_the_paper_plan_resolves_hub_models_to_snapshots():
     ({"train": {"etaa": 0.1}}, "config tasks.sst2: unknown training config key(s) ['etaa']"),
     ({"retention": {"scorer": "gru"}}, "unknown scorer 'gru'"),
     ({"study": {"enabled": True, "task": "imdb"}}, "config study.task: 'imdb' is not one of tasks"),
+    ({"train": {"seed": 3}}, "config train.seed: set by the plan from config `seeds`; remove it here"),
+    ({"tasks": {"sst2": {"train": {"task": "imdb"}}}}, "config tasks.sst2.train.task: set by the plan"),
+    ({"retention": {"ratio": 0.2}}, "config retention.ratio: kept ratios come from config `budgets`"),
+    ({"model": "/no/such/folder"}, "config model: model folder /no/such/folder does not exist"),
+    ({"train": {"eta": "0.1", "lr_warmup": 2}}, "config tasks.sst2: lr_warmup must lie in [0, 1], got 2; eta must be a finite number"),
 ])
 def test_a_bad_config_is_refused_naming_the_key(change, message):
     with pytest.raises(PlanError) as e:

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import typing
 from dataclasses import fields
-from pathlib import Path
 
 import pytest
 import yaml
@@ -24,7 +23,6 @@ from adaptive_retention.io import LOCK_FILE, claimed_folder
 from adaptive_retention.plan import OWNED
 
 from test_data import SHARED
-from test_train_evaluate import tiny_model  # noqa: F401 (a fixture)
 from test_workflow import ROOT, smk
 
 
@@ -34,7 +32,7 @@ def _train_argv(model, out, *sets, ratio="0.5"):
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tiny_model, tmp_path_factory):  # noqa: F811
+def checkpoint(tiny_model, tmp_path_factory):
     out = tmp_path_factory.mktemp("ckpt")
     assert main(_train_argv(tiny_model, out)) == 0
     return out / "model"
@@ -85,7 +83,7 @@ def test_unlabelled_rows_are_refused_for_scoring_with_a_hint(checkpoint, tmp_pat
            "use a labelled split or file")
 
 
-def test_label_outside_the_set_in_training_is_a_clear_error(tiny_model, tmp_path, capsys):  # noqa: F811
+def test_label_outside_the_set_in_training_is_a_clear_error(tiny_model, tmp_path, capsys):
     mirror = tmp_path / "data" / "glue-sst2"
     mirror.mkdir(parents=True)
     rows = [{"sentence": f"s{i}", "label": i % 2, "idx": i} for i in range(20)] + [{"sentence": "odd", "label": 7, "idx": 20}]
@@ -97,7 +95,7 @@ def test_label_outside_the_set_in_training_is_a_clear_error(tiny_model, tmp_path
 
 # --- 3. two writers, one folder --------------------------------------------------------------------------------------------
 
-def test_second_writer_of_an_output_folder_is_refused(tiny_model, tmp_path, capsys):  # noqa: F811
+def test_second_writer_of_an_output_folder_is_refused(tiny_model, tmp_path, capsys):
     out = tmp_path / "run"
     with claimed_folder(out):  # another process would hold it the same way: flock conflicts across open files
         assert (out / LOCK_FILE).read_text().strip() == str(os.getpid())
@@ -195,7 +193,7 @@ def test_retention_switches_on_a_retention_checkpoint_are_refused(checkpoint, tm
 
 # --- lost and repeated work ------------------------------------------------------------------------------------------------
 
-def test_kill_during_the_final_save_leaves_no_temporary_folder_after_the_rerun(tiny_model, tmp_path):  # noqa: F811
+def test_kill_during_the_final_save_leaves_no_temporary_folder_after_the_rerun(tiny_model, tmp_path):
     """A real SIGKILL in the middle of writing the final model folder; the same command again finishes the run (from its last
     resumable state) to the same weights as an uninterrupted run, and the half-written folder is gone."""
     whole, killed = tmp_path / "whole", tmp_path / "killed"
@@ -212,7 +210,7 @@ def test_kill_during_the_final_save_leaves_no_temporary_folder_after_the_rerun(t
     assert (whole / "trace.tsv").read_text() == (killed / "trace.tsv").read_text()
 
 
-def test_rerunning_a_finished_train_does_nothing_unless_forced(tiny_model, tmp_path, capsys, monkeypatch):  # noqa: F811
+def test_rerunning_a_finished_train_does_nothing_unless_forced(tiny_model, tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
     assert main(_train_argv(tiny_model, out)) == 0
     weights = out / "model" / "model.safetensors"

@@ -7,9 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import AutoTokenizer, BertConfig, BertModel
 
-from adaptive_retention.backbones import resolve_model_path
 from adaptive_retention.checkpoint import load_checkpoint
 from adaptive_retention.cli import main
 from adaptive_retention.config import EvalConfig, TrainConfig
@@ -20,18 +18,6 @@ from adaptive_retention.tasks import classification
 from adaptive_retention.train import TrainingError, train
 
 from test_data import SHARED
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> str:
-    """A randomly initialised 2-layer BERT with the MiniLM vocabulary, as a model folder."""
-    folder = tmp_path_factory.mktemp("tiny_bert")
-    tok = AutoTokenizer.from_pretrained(resolve_model_path("minilm"))
-    torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=64, max_position_embeddings=128)).save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return str(folder)
 
 
 def _cfg(model, **kw):

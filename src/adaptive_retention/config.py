@@ -101,6 +101,19 @@ def _in_bounds(v, rule: dict) -> bool:
     return all([v > rule.get("gt", -math.inf), v >= rule.get("ge", -math.inf), v < rule.get("lt", math.inf), v <= rule.get("le", math.inf)])
 
 
+def allowed(cls, name: str) -> str:
+    """What key `name` of config dataclass `cls` may hold, in words (config/README.md's `allowed` column, drift-tested)."""
+    f = next(f for f in fields(cls) if f.name == name)
+    hint = typing.get_type_hints(cls)[name]
+    types = [t for t in (typing.get_args(hint) or (hint,)) if t is not type(None)]
+    words = " or ".join(_TYPE_NAMES[t].removeprefix("an ").removeprefix("a ").removeprefix("finite ") for t in types)
+    if "choices" in f.metadata:
+        words = " | ".join(f.metadata["choices"])
+    elif any(k in f.metadata for k in ("gt", "ge", "lt", "le")):
+        words += " " + _bounds(f.metadata).removeprefix("be ").replace("lie in", "in")
+    return words + (", or null" if len(types) < len(typing.get_args(hint) or (hint,)) else "")
+
+
 def key_problems(obj) -> list[str]:
     """Each field of a config dataclass against its annotated type and its `setting` rule: one line per bad key."""
     hints = typing.get_type_hints(type(obj))

@@ -9,12 +9,26 @@ import string
 
 import numpy as np
 
+from ..data import DataError
+
 
 INPUTS = {"input_ids": 0, "attention_mask": 0, "token_type_ids": 0, "start_positions": None, "end_positions": None}
 
 
+def _check_room(examples: list[dict], tokenizer, max_length: int, stride: int) -> None:
+    """Each window must hold the question, the special tokens and more context than the overlap (else the tokenizer fails
+    with an error that names neither the example nor the setting)."""
+    specials = tokenizer.num_special_tokens_to_add(pair=True)
+    lengths = [len(ids) for ids in tokenizer([e["question"].lstrip() for e in examples], add_special_tokens=False)["input_ids"]]
+    if lengths and max(lengths) + specials + stride >= max_length:
+        i = max(range(len(lengths)), key=lengths.__getitem__)
+        raise DataError(f"QA example {examples[i]['id']}: its question is {lengths[i]} tokens; with stride {stride} a window needs "
+                        f"max_length > {lengths[i] + specials + stride} (got {max_length}); raise max_length or lower stride")
+
+
 def featurize(examples: list[dict], tokenizer, max_length: int, stride: int = 128, **_) -> list[dict]:
     """Windows of question + context; gold span as token positions ([CLS] = 0 when not in the window)."""
+    _check_room(examples, tokenizer, max_length, stride)
     enc = tokenizer([e["question"].lstrip() for e in examples], [e["context"] for e in examples], truncation="only_second",
                     max_length=max_length, stride=stride, return_overflowing_tokens=True, return_offsets_mapping=True)
     features = []
