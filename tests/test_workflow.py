@@ -68,17 +68,6 @@ def test_bad_config_value_fails_at_start_up_naming_the_key(tmp_path):
     assert out.returncode != 0 and "budgets" in text and "1.5" in text, text[-2000:]
 
 
-def test_bad_training_key_fails_at_start_up(tmp_path):
-    cfg = yaml.safe_load((ROOT / "config/test.yaml").read_text())
-    cfg["train"]["etaa"] = 0.1
-    cfg["retention"] = {"scorer": "gru"}
-    bad = tmp_path / "bad.yaml"
-    bad.write_text(yaml.safe_dump(cfg))
-    out = smk("-n", "--configfile", str(bad), check=False)
-    text = out.stdout + out.stderr
-    assert out.returncode != 0 and "unknown training config key(s) ['etaa']" in text, text[-2000:]
-
-
 def test_missing_task_data_fails_before_training(tmp_path):
     cfg = yaml.safe_load((ROOT / "config/test.yaml").read_text())
     cfg["data_dir"] = str(tmp_path / "nowhere")
@@ -100,7 +89,7 @@ RESULTS = "results/test run"  # a space in the path: every rule quotes its paths
 TEST = ("--configfile", "config/test.yaml", "--config", f"results_dir={RESULTS}")
 
 
-def test_test_config_end_to_end_then_incremental():
+def test_test_config_end_to_end_in_a_folder_with_a_space_then_incremental():
     shutil.rmtree(ROOT / RESULTS, ignore_errors=True)
     smk(*TEST, "--cores", "2")
     cfg = workflow_config("test.yaml")
@@ -160,7 +149,5 @@ def test_dry_run_exits_non_zero_on_a_lock_left_by_a_killed_run():
         out = smk("-n", "--configfile", "config/test.yaml", "--config", f"results_dir={results}", check=False)
         text = out.stdout + out.stderr
         assert out.returncode != 0 and "locked by another Snakemake run, or by one that was killed" in text and "--unlock" in text, text[-2000:]
-        smk("--unlock", "--configfile", "config/test.yaml", "--config", f"results_dir={results}")
-        assert not lock.exists()
     finally:
         lock.unlink(missing_ok=True)

@@ -74,7 +74,7 @@ def _type_ok(value, t) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if t is float:
         return _is_number(value)
-    return isinstance(value, typing.get_origin(t) or t)
+    return isinstance(value, t)
 
 
 def _quoted(value) -> bool:
@@ -120,10 +120,8 @@ def key_problems(obj) -> list[str]:
     problems = []
     for f in fields(obj):
         value, types = getattr(obj, f.name), typing.get_args(hints[f.name]) or (hints[f.name],)
-        if typing.get_origin(hints[f.name]) in (dict, list):
-            types = (hints[f.name],)
         if not any(_type_ok(value, t) for t in types):
-            wanted = " or ".join(_TYPE_NAMES[typing.get_origin(t) or t] for t in types)
+            wanted = " or ".join(_TYPE_NAMES[t] for t in types)
             problems.append(f"{f.name} must be {wanted}, got {value!r}" + (" (text: write it without quotes)" if _quoted(value) else ""))
         elif value is not None and "choices" in f.metadata and value not in f.metadata["choices"]:
             problems.append(f"unknown {f.name} {value!r}; allowed: {list(f.metadata['choices'])}")
