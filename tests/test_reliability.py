@@ -163,8 +163,10 @@ def test_non_utf8_byte_names_file_and_line(checkpoint, tmp_path, capsys):
 
 def test_null_sentence_names_the_record_and_field(checkpoint, tmp_path, capsys):
     f = tmp_path / "null.jsonl"
-    f.write_text('{"sentence": "fine", "label": 1}\n{"sentence": null, "label": 0}\n')
+    f.write_text('{"sentence": "fine", "label": 1}\n{"sentence": null, "label": 0}\n{"sentence": "ok", "label": 0.5}\n')
     _fails(_evaluate(checkpoint, tmp_path / "e", "--data-file", str(f)), capsys, f"{f}: record 2: sentence must be a string, got None")
+    f.write_text('{"sentence": "fine", "label": 1}\n{"sentence": "ok", "label": 0.5}\n')
+    _fails(_evaluate(checkpoint, tmp_path / "e", "--data-file", str(f)), capsys, f"{f}: record 2: label must be a label id or name, got 0.5")
 
 
 @pytest.mark.parametrize("argv,message", [
@@ -221,6 +223,9 @@ def test_rerunning_a_finished_train_does_nothing_unless_forced(tiny_model, tmp_p
     capsys.readouterr()
     assert main(_train_argv(tiny_model, out)) == 0
     assert "already trained with this config" in capsys.readouterr().out and not builds and weights.stat().st_mtime_ns == stamp
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (out / "summary.json").stat().st_mode & 0o777 == 0o666 & ~umask  # atomic writes keep the usual permissions
     _fails(_train_argv(tiny_model, out, "seed=1"), capsys, f"{out} holds a finished run with another config (differs in ['seed'])",
            "--force")
     assert main(_train_argv(tiny_model, out, "seed=1") + ["--force"]) == 0

@@ -94,7 +94,10 @@ def _text(value, what: str) -> None:
 def _text_label(text_field: str):
     def convert(r: dict, i: int) -> list[dict]:
         _text(r[text_field], text_field)
-        label = r["label"] if isinstance(r["label"], str) else int(r["label"])  # names are mapped to ids later
+        label = r["label"]  # names are mapped to ids later
+        if not isinstance(label, str) and (isinstance(label, bool) or int(label) != label):
+            raise ValueError(f"label must be a label id or name, got {label!r}")
+        label = label if isinstance(label, str) else int(label)
         return [{"id": str(r.get("idx", r.get("arxiv_id", i))), "text": r[text_field], "label": label}]
     return convert
 
