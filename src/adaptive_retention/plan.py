@@ -180,7 +180,7 @@ def build_plan(config: dict, prepared_dir: str, local_models=()) -> Plan:
             problems.append(f"config {where}: {e}")
         runs[run.id] = run
     timed = (config.get("benchmark") or {}).get("model") or config["model"]
-    models = [m for m in dict.fromkeys([*models, timed]) if isinstance(m, str) and m not in local_models]
+    models = list(dict.fromkeys(m for m in [*models, timed] if isinstance(m, str) and m not in local_models))  # others: TrainConfig says
     for model in models:
         try:
             check_model_name(model)
