@@ -17,7 +17,7 @@ from snakemake.utils import validate
 from adaptive_retention.config import BENCH_MODES, SOURCES, RetentionConfig, TrainConfig, allowed, parse_sets
 from adaptive_retention.data import TASKS
 from adaptive_retention.methods import BASELINES, METHODS
-from adaptive_retention.plan import PlanError, build_plan, variant_name
+from adaptive_retention.plan import OWNED, PlanError, build_plan, variant_name
 from analysis import aggregate, figures, tables
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,7 +51,7 @@ def _documented(heading: str) -> dict[str, tuple[str, str]]:
 
 
 @pytest.mark.parametrize("heading,cls,not_documented", [
-    ("Training keys", TrainConfig, {"task", "seed", "retention", "source", "data_dir"}),
+    ("Training keys", TrainConfig, set(OWNED)),
     ("Retention switches", RetentionConfig, {"ratio"}),
 ])
 def test_documented_defaults_and_ranges_equal_the_dataclass(heading, cls, not_documented):
@@ -112,11 +112,20 @@ def test_the_paper_plan_resolves_hub_models_to_snapshots():
     assert plan.run("qasper", 0.3, 2).train["model"] == "P/models/allenai--longformer-base-4096"
 
 
+def test_warm_start_points_retention_runs_at_their_full_run():
+    plan = build_plan(workflow_config("test.yaml", warm_start=True), "P")
+    for run in plan.runs.values():
+        full = plan.run(run.task, None, run.seed)
+        assert run.train.get("init_from") == (None if run.budget is None else f"results/test/{full.id}/model")
+    assert not any("init_from" in r.train for r in build_plan(workflow_config("test.yaml", warm_start=False), "P").runs.values())
+
+
 @pytest.mark.parametrize("change,message", [
     ({"train": {"etaa": 0.1}}, "config tasks.sst2: unknown training config key(s) ['etaa']"),
     ({"retention": {"scorer": "gru"}}, "unknown scorer 'gru'"),
     ({"study": {"enabled": True, "task": "imdb"}}, "config study.task: 'imdb' is not one of tasks"),
     ({"train": {"seed": 3}}, "config train.seed: set by the plan from config `seeds`; remove it here"),
+    ({"train": {"init_from": "x"}}, "config train.init_from: set by the plan from config `warm_start`"),
     ({"tasks": {"sst2": {"train": {"task": "imdb"}}}}, "config tasks.sst2.train.task: set by the plan"),
     ({"retention": {"ratio": 0.2}}, "config retention.ratio: kept ratios come from config `budgets`"),
     ({"model": "/no/such/folder"}, "config model: model folder /no/such/folder does not exist"),

@@ -204,3 +204,24 @@ def test_placement_and_restore_switches_take_effect(tiny_model, tmp_path):
     info, hidden, batch = _kept(tmp_path / "ref" / "abl" / "model")
     dropped = batch["attention_mask"].bool() & ~info.kept_mask
     assert dropped.any() and (hidden[dropped].abs().amax(-1) > 0).all()  # restore: last_state keeps their states
+
+
+def test_warm_start_begins_from_the_full_checkpoint_and_refuses_another(tiny_model, tmp_path):
+    """init_from: backbone and head start as the fine-tuned full model's (a cold start has a fresh head); a checkpoint of
+    another task, backbone or with retention is refused before training."""
+    from adaptive_retention.train import _build
+
+    train(_cfg(tiny_model, retention=None), tmp_path / "full", progress=False)
+    full = load_file(str(tmp_path / "full" / "model" / "model.safetensors"))
+    warm = _build(_cfg(tiny_model, init_from=str(tmp_path / "full" / "model"))).model.state_dict()
+    cold = _build(_cfg(tiny_model)).model.state_dict()
+    assert all(torch.equal(warm[k], v) for k, v in full.items())
+    assert not torch.equal(cold["classifier.weight"], full["classifier.weight"])
+    assert any(k.startswith("bert.retention") for k in warm)  # the scorers are new
+    train(_cfg(tiny_model), tmp_path / "ret", progress=False)
+    with pytest.raises(ValueError, match="it was trained with retention"):
+        train(_cfg(tiny_model, init_from=str(tmp_path / "ret" / "model")), tmp_path / "x", progress=False)
+    with pytest.raises(ValueError, match=r"it was fine-tuned from .*, not 'minilm'"):
+        train(_cfg("minilm", init_from=str(tmp_path / "full" / "model")), tmp_path / "y", progress=False)
+    with pytest.raises(ValueError, match="is not a checkpoint folder"):
+        train(_cfg(tiny_model, init_from=str(tmp_path / "nowhere")), tmp_path / "z", progress=False)

@@ -194,6 +194,7 @@ class TrainConfig:
 
     task: str
     model: str = "minilm"  # folder, hub id, or 'minilm' (offline all-MiniLM-L6-v2)
+    init_from: str | None = None  # warm start: a checkpoint of `model` fine-tuned on this task without retention
     source: str = setting("auto", choices=SOURCES)
     data_dir: str = "../shared/data"
     train_size: int | None = setting(None, ge=1)  # subsample of the training split (stratified for classification)

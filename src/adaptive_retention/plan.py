@@ -105,7 +105,8 @@ class PlanError(ValueError):
     """The config cannot be turned into runs; one line per problem, each naming the config key."""
 
 
-OWNED = {"task": "tasks", "seed": "seeds", "retention": "budgets and retention", "source": "source", "data_dir": "data_dir"}  # train keys the plan sets
+OWNED = {"task": "tasks", "seed": "seeds", "retention": "budgets and retention", "source": "source", "data_dir": "data_dir",
+         "init_from": "warm_start"}  # train keys the plan sets
 
 
 def _owned_problems(config: dict, study: dict) -> list[str]:
@@ -165,9 +166,10 @@ def build_plan(config: dict, prepared_dir: str, local_models=()) -> Plan:
                 **(study["train"] if name else {}), **switches.get("train", {})}
         models.append(keys["model"])
         model = backbone(keys["model"], prepared_dir, local_models) if isinstance(keys["model"], str) else keys["model"]
-        train = {**keys, "task": task, "seed": seed, "model": model, "source": "prepared",
-                 "data_dir": data_dir,
+        train = {**keys, "task": task, "seed": seed, "model": model, "source": "prepared", "data_dir": data_dir,
                  "retention": None if budget is None else {**config["retention"], **switches.get("retention", {}), "ratio": budget}}
+        if budget is not None and config.get("warm_start"):  # from the full model of the same task and seed
+            train["init_from"] = f"{config['results_dir']}/{run_id(task, FULL, seed)}/model"
         run = Run(task, seed, budget, train, {}, name, sweep)
         run = replace(run, evaluate={"plan": _eval_plan(config, budget, name), "size": config["tasks"][task].get("eval_size"),
                                      "tau": config.get("threshold_tau") or 0.5, "source": "prepared", "data_dir": data_dir,

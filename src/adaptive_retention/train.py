@@ -102,9 +102,11 @@ def _build(cfg: TrainConfig) -> _Run:
     device = pick_device(cfg.device)
     seed_everything(cfg.seed)
     max_length = cfg.max_length or spec.max_length
-    path = resolve_model_path(cfg.model)
+    path = resolve_model_path(cfg.model) if cfg.init_from is None else cfg.init_from
     tokenizer = AutoTokenizer.from_pretrained(path)
     split, n_examples, features = training_data(cfg, tokenizer, max_length)
+    if cfg.init_from is not None:
+        check_warm_start(cfg, split.labels)
     model = kind.build_model(path, num_labels=max(2, len(split.labels)))
     retention = None
     if cfg.retention is not None:
@@ -117,6 +119,21 @@ def _build(cfg: TrainConfig) -> _Run:
     run.optimizer, run.scheduler = _optimizer(run)
     run.controller = _controller(run)
     return run
+
+
+def check_warm_start(cfg: TrainConfig, labels) -> None:
+    """A warm start begins from a checkpoint of the same backbone fine-tuned on the same task and label set without
+    retention (PoWER-BERT's and LTP's recipe): anything else would silently start from another model."""
+    done = read_run(cfg.init_from)
+    problems = [f"its task is {done['task']!r}, not {cfg.task!r}"] if done["task"] != cfg.task else []
+    if done["train_config"].get("model") != cfg.model:
+        problems.append(f"it was fine-tuned from {done['train_config'].get('model')!r}, not {cfg.model!r}")
+    if done.get("retention") is not None:
+        problems.append("it was trained with retention (start from the full model's checkpoint)")
+    if list(done["labels"]) != list(labels):
+        problems.append(f"its labels {done['labels']} differ from the data's {list(labels)}")
+    if problems:
+        raise ValueError(f"init_from {cfg.init_from}: cannot warm-start from it: " + "; ".join(problems))
 
 
 def _optimizer(run: _Run):
@@ -249,6 +266,8 @@ def train(cfg: TrainConfig, out: str | Path, progress: bool = True, force: bool 
     in `out` with the same config is returned as it is (`force`: train it again, from scratch)."""
     out = Path(out)
     check_model_name(cfg.model)
+    if cfg.init_from is not None:
+        read_run(cfg.init_from)  # a whole checkpoint, before any compute (its fit to the run: once the data is read)
     with claimed_folder(out):  # writable and ours before any compute; leftovers of a killed final save removed
         resume_path = out / RESUME_FILE
         if force:

@@ -56,9 +56,10 @@ def data_manifest(task):
 
 
 def run_inputs(wc):
-    """A training job's inputs: its task's data snapshot and its backbone."""
+    """A training job's inputs: its task's data snapshot and its backbone (and, warm-started, the full model it starts from)."""
     run = RUNS[wc.run]
-    return [data_manifest(run.task)] + backbone_inputs(run.train["model"])
+    warm = [f"{run.train['init_from']}/run.json"] if run.train.get("init_from") else []
+    return [data_manifest(run.task)] + backbone_inputs(run.train["model"]) + warm
 
 
 def run_files(runs, *names):
