@@ -7,7 +7,8 @@ import json
 import sys
 from dataclasses import fields
 
-from .config import BENCH_MODES, DEFAULT_METHODS, DEFAULT_RATIOS, DEVICES, MIN_LENGTH, SCHEDULES, SOURCES, EvalConfig
+from .config import (BENCH_MODES, DEFAULT_METHODS, DEFAULT_RATIOS, DEVICES, MIN_LENGTH, SCHEDULES, SOURCES, EvalConfig, is_kept_ratio,
+                     kept_ratio_problem)
 from .methods import BASELINES
 
 EVAL = {f.name: f.default for f in fields(EvalConfig)}  # the evaluation defaults, as the help states them
@@ -32,8 +33,8 @@ def kept_ratio(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"a kept ratio must lie in (0, 1], got {text}")
+    if not is_kept_ratio(value):
+        raise argparse.ArgumentTypeError(kept_ratio_problem(text))
     return value
 
 

@@ -27,6 +27,7 @@ SOURCES = ("auto", "local", "hub", "prepared")  # prepared: a snapshot made by p
 BENCH_MODES = ("inference", "train_step")
 SPLITS = ("train", "eval")  # a task's splits: train (dev carved from it) and eval
 MIN_LENGTH = 8  # the shortest max_length: [CLS] … [SEP] with room for a question or a few words
+KEPT_RATIO = {"gt": 0, "le": 1}  # the bounds of every kept ratio ρ = M/T (a `setting` rule)
 
 # Hard-Concrete parameters (Louizos et al., 2018), SPEC §1
 BETA, GAMMA, ZETA = 0.66, -0.1, 1.1
@@ -38,11 +39,12 @@ def check_choice(name: str, value, allowed) -> None:
 
 
 def check_stretch(beta, gamma, zeta) -> None:
-    """β > 0 and γ < 0 < 1 < ζ: what gives a Hard-Concrete gate mass at exactly 0 and exactly 1."""
-    if not _is_number(beta) or not beta > 0:
-        raise ValueError(f"beta must be > 0, got {beta!r}")
-    if not (_is_number(gamma) and _is_number(zeta) and gamma < 0 and zeta > 1):
-        raise ValueError(f"need gamma < 0 < 1 < zeta for mass at 0 and 1, got gamma={gamma!r}, zeta={zeta!r}")
+    """β > 0 and γ < 0 < 1 < ζ (RetentionConfig's rules): what gives a Hard-Concrete gate mass at exactly 0 and exactly 1."""
+    rules = {f.name: f.metadata for f in fields(RetentionConfig)}
+    bad = [f"{name} must {_bounds(rules[name])}, got {v!r}" for name, v in (("beta", beta), ("gamma", gamma), ("zeta", zeta))
+           if not _is_number(v) or not _in_bounds(v, rules[name])]
+    if bad:
+        raise ValueError("; ".join(bad) + " (what gives the gate mass at exactly 0 and 1)")
 
 
 def _is_number(value) -> bool:
@@ -95,6 +97,14 @@ def _bounds(rule: dict) -> str:
         return f"lie in {lo}, {hi}"
     return f"be > {rule['gt']}" if "gt" in rule else f"be ≥ {rule['ge']}" if "ge" in rule else f"be < {rule['lt']}" if "lt" in rule \
         else f"be ≤ {rule['le']}"
+
+
+def is_kept_ratio(value) -> bool:
+    return _is_number(value) and _in_bounds(value, KEPT_RATIO)
+
+
+def kept_ratio_problem(value) -> str:
+    return f"a kept ratio must {_bounds(KEPT_RATIO)}, got {value}"
 
 
 def _in_bounds(v, rule: dict) -> bool:
@@ -160,7 +170,7 @@ def strict_from_dict(cls, d: dict, what: str):
 class RetentionConfig:
     """Every open choice of SPEC §2, with its default. Validated on construction."""
 
-    ratio: float = setting(0.5, gt=0, le=1)  # ρ = M/T, the final kept fraction of content tokens
+    ratio: float = setting(0.5, **KEPT_RATIO)  # ρ = M/T, the final kept fraction of content tokens
     schedule: str = setting("constant", choices=SCHEDULES)
     start_layer: int = setting(1, ge=0)  # first block that sees fewer tokens
     placement: str = setting("layerwise", choices=PLACEMENTS)
@@ -267,8 +277,8 @@ def plan_problems(plan) -> list[str]:
     for m, ratios in plan.items():
         if not isinstance(ratios, list) or (not ratios and m not in ("full", "threshold")):
             problems.append(f"plan.{m} must be a list of ratios, e.g. [{ratios if _is_number(ratios) else 0.5}], got {ratios!r}")
-        elif m not in ("full", "threshold") and (bad := [r for r in ratios if not _is_number(r) or not 0.0 < r <= 1.0]):
-            problems.append(f"plan.{m}: ratio(s) {bad} outside (0, 1]")
+        elif m not in ("full", "threshold") and (bad := [r for r in ratios if not is_kept_ratio(r)]):
+            problems.append(f"plan.{m}: ratio(s) {bad} outside {_bounds(KEPT_RATIO).removeprefix('lie in ')}")
     return problems
 
 

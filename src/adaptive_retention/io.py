@@ -43,14 +43,11 @@ def is_leftover(name: str) -> bool:
     return name.startswith(".") and (name.endswith(".tmp") or ".tmp." in name)
 
 
-def remove_leftovers(folder: str | os.PathLike) -> list[str]:
+def remove_leftovers(folder: str | os.PathLike) -> None:
     """Remove the temporaries killed writes left in `folder` (call only while no one else writes there)."""
-    removed = []
     for p in Path(folder).iterdir() if Path(folder).is_dir() else []:
         if is_leftover(p.name):
             shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
-            removed.append(p.name)
-    return removed
 
 
 @contextmanager

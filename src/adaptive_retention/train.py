@@ -253,9 +253,9 @@ def finished_run(cfg: TrainConfig, out: Path) -> dict | None:
     run_file, summary_file = out / "model" / RUN_FILE, out / "summary.json"
     if not (run_file.is_file() and summary_file.is_file()):
         return None
-    done = read_run(out / "model").get("train_config", {})
-    if done != asdict(cfg):
-        changed = sorted(k for k in set(done) | set(asdict(cfg)) if done.get(k) != asdict(cfg).get(k))
+    done, wanted = read_run(out / "model").get("train_config", {}), asdict(cfg)
+    if done != wanted:
+        changed = sorted(k for k in set(done) | set(wanted) if done.get(k) != wanted.get(k))
         raise ValueError(f"{out} holds a finished run with another config (differs in {changed}); "
                          "use another output folder, or --force to replace it")
     return json.loads(summary_file.read_text())
