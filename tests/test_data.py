@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from adaptive_retention.data import TASKS, DataError, group_split, load_examples, read_jsonl, subsample
+from adaptive_retention.data import TASKS, DataError, group_split, load_examples, read_jsonl, source_records, subsample
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 LOCAL_TASKS = [t for t in TASKS if t != "arxiv"]  # the arXiv stand-in has no abstracts (task arxiv-category)
@@ -91,10 +91,28 @@ def test_single_split_mirrors_are_split_by_document(task, group):
 
 
 def test_cuad_clauses_keep_29_categories_and_no_contract_leaks():
-    train, ev = load_examples("cuad", "train", "local", SHARED), load_examples("cuad", "eval", "local", SHARED)
+    train, dev, ev = (load_examples("cuad", s, "local", SHARED) for s in ("train", "dev", "eval"))
     assert len(train.labels) == 29
     contracts = lambda s: {e["id"].split("__")[0] for e in s.examples}
-    assert not contracts(train) & contracts(ev)
+    assert not contracts(train) & contracts(ev) and not contracts(train) & contracts(dev) and not contracts(dev) & contracts(ev)
+
+
+@pytest.mark.parametrize("task,key", [("squad", lambda e: e["id"]), ("sst2", lambda e: e["id"])])
+def test_dev_is_carved_from_the_training_data_by_document(task, key):
+    """dev + train = the source's training split, disjoint, dev ≈ 10 % of its documents; the eval split is untouched."""
+    spec = TASKS[task]
+    source, _, _, _ = source_records(spec, "train", "local", SHARED, 0)
+    everything = [e for i, r in enumerate(source) for e in spec.to_examples(r, i)]
+    train, dev = load_examples(task, "train", "local", SHARED), load_examples(task, "dev", "local", SHARED)
+    assert sorted(map(key, train.examples + dev.examples)) == sorted(map(key, everything))
+    assert not set(map(key, train.examples)) & set(map(key, dev.examples))
+    groups = lambda s: {spec.group(r) for r in source if any(key(e) in s for e in spec.to_examples(r, 0))}
+    if task == "sst2":
+        assert abs(len(dev.examples) / len(everything) - spec.dev_fraction) < 0.01
+    else:
+        dev_ids = set(map(key, dev.examples))
+        assert not groups(dev_ids) & groups(set(map(key, train.examples)))  # no article on both sides
+    assert "held out as dev" in dev.origin and "held out as dev" in train.origin
 
 
 def test_stratified_subsample_is_deterministic_and_proportional():
@@ -148,8 +166,8 @@ def test_corrupt_compressed_file(tmp_path):
 def test_bad_source_and_split():
     with pytest.raises(ValueError, match="unknown source 'web'"):
         load_examples("sst2", "train", "web", SHARED)
-    with pytest.raises(ValueError, match="unknown split 'dev'"):
-        load_examples("sst2", "dev", "local", SHARED)
+    with pytest.raises(ValueError, match="unknown split 'validation'"):
+        load_examples("sst2", "validation", "local", SHARED)
 
 
 def test_hub_offline_is_a_clear_error():

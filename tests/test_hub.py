@@ -26,12 +26,12 @@ def run_py(hub, code: str, **env) -> dict:
 
 LOAD = """
 import json
-from adaptive_retention.data import _raw_records, load_examples, get_task
+from adaptive_retention.data import get_task, load_examples, source_records
 out = {}
 for task in %r:
     row = {}
     for split in ("train", "eval"):
-        records, _, origin, labels = _raw_records(get_task(task), split, "hub", None, 0)
+        records, _, origin, labels = source_records(get_task(task), split, "hub", None, 0)
         s = load_examples(task, split, "hub")
         row[split] = {"rows": len(records), "examples": len(s.examples), "labels": list(s.labels), "origin": s.origin,
                       "arrow": hasattr(records, "column_names"),

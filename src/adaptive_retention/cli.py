@@ -7,7 +7,7 @@ import json
 import sys
 from dataclasses import fields
 
-from .config import (BENCH_MODES, DEFAULT_METHODS, DEFAULT_RATIOS, DEVICES, MIN_LENGTH, SCHEDULES, SOURCES, EvalConfig, is_kept_ratio,
+from .config import (BENCH_MODES, DEFAULT_METHODS, DEFAULT_RATIOS, DEVICES, MIN_LENGTH, SCHEDULES, SOURCES, SPLITS, EvalConfig, is_kept_ratio,
                      kept_ratio_problem)
 from .methods import BASELINES
 
@@ -193,7 +193,7 @@ def _run_commands(sub) -> None:
     e.add_argument("--config", help="YAML/JSON file of evaluation config keys (config.EvalConfig; the workflow writes one per run)")
     e.add_argument("--methods", nargs="+", help=f"methods.METHODS (default: {' '.join(DEFAULT_METHODS)})")
     e.add_argument("--ratios", type=float, nargs="+", help=f"kept ratios of every method (default: {' '.join(map(str, DEFAULT_RATIOS))})")
-    e.add_argument("--split", help=f"eval | train (default {EVAL['split']})")
+    e.add_argument("--split", choices=SPLITS, help=f"eval | dev (carved from the training data: where choices are made) | train (default {EVAL['split']})")
     e.add_argument("--data-file", help="evaluate any JSON-lines file in the task's schema instead of a split")
     e.add_argument("--size", type=int, help="evaluate a seeded subsample of this many examples")
     e.add_argument("--source", help=f"{' | '.join(SOURCES)} (default {EVAL['source']})")

@@ -25,7 +25,8 @@ PROJECTIONS = ("nonnegative", "none")
 DEVICES = ("auto", "cpu", "cuda")
 SOURCES = ("auto", "local", "hub", "prepared")  # prepared: a snapshot made by prepare.prepare_data (data_dir = its root)
 BENCH_MODES = ("inference", "train_step")
-SPLITS = ("train", "eval")  # a task's splits: train (dev carved from it) and eval
+SOURCE_SPLITS = ("train", "eval")  # the splits a dataset provides (files, hub splits, prepared snapshots)
+SPLITS = ("train", "dev", "eval")  # a task's splits: dev is carved from the source's train split by document, train is the rest
 MIN_LENGTH = 8  # the shortest max_length: [CLS] … [SEP] with room for a question or a few words
 KEPT_RATIO = {"gt": 0, "le": 1}  # the bounds of every kept ratio ρ = M/T (a `setting` rule)
 

@@ -80,6 +80,7 @@ class TaskSpec:
     labels: tuple[str, ...] = ()  # classification label names (index = label id); a hub ClassLabel's names win
     max_length: int = 512
     eval_fraction: float = 0.2  # share of documents held out when a split must be made
+    dev_fraction: float = 0.1  # share of the training documents held out as the dev split (choices are made there)
     notes: str = ""
 
 
@@ -408,22 +409,38 @@ def spec_labels(spec: TaskSpec, everything) -> tuple[str, ...]:
     return tuple(sorted({str(v) for v in values})) if values and isinstance(values[0], str) else ()
 
 
+def held_out(keys: list[str], fraction: float, seed: int) -> set[str]:
+    """The documents (keys) a seeded split over documents holds out: `fraction` of them, at least one."""
+    groups = sorted(set(keys))
+    random.Random(seed).shuffle(groups)
+    return set(groups[:max(1, math.ceil(fraction * len(groups))) if len(groups) > 1 else 0])
+
+
 def group_split(records: list[dict], group: Callable[[dict], str], eval_fraction: float, seed: int) -> dict[str, list[dict]]:
     """Seeded train/eval split over documents: all records of one document land on the same side."""
-    groups = sorted({group(r) for r in records})
-    random.Random(seed).shuffle(groups)
-    n_eval = max(1, math.ceil(eval_fraction * len(groups))) if len(groups) > 1 else 0
-    held = set(groups[:n_eval])
+    held = held_out([group(r) for r in records], eval_fraction, seed)
     return {"train": [r for r in records if group(r) not in held], "eval": [r for r in records if group(r) in held]}
 
 
 def _raw_records(spec: TaskSpec, split: str, source: str, data_dir: str | os.PathLike | None, split_seed: int):
-    """(records of the split, every record of the file they came from, where they came from, label names of a hub
-    ClassLabel or ())."""
-    if source not in SOURCES:
-        raise ValueError(f"unknown source {source!r}; allowed: {list(SOURCES)}")
+    """(records, every record of the file they came from, where they came from, label names of a hub ClassLabel or (),
+    the rows of `records` in the split or None for all). The dev and train splits are the two sides of one document split
+    of the source's training records (so nothing chosen on dev was trained on); rows keep a record's number in its file."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; allowed: {list(SPLITS)}")
+    if split == "eval":
+        return (*source_records(spec, "eval", source, data_dir, split_seed), None)
+    records, everything, origin, labels = source_records(spec, "train", source, data_dir, split_seed)
+    keys = [spec.group(r) for r in records]
+    held = held_out(keys, spec.dev_fraction, split_seed)
+    rows = [i for i, k in enumerate(keys) if (k in held) == (split == "dev")]
+    return records, everything, f"{origin} ({split} part: {spec.dev_fraction:.0%} of its documents held out as dev, seed {split_seed})", labels, rows
+
+
+def source_records(spec: TaskSpec, split: str, source: str, data_dir: str | os.PathLike | None, split_seed: int):
+    """`_raw_records` of one of the source's own splits (SOURCE_SPLITS: train, eval), before dev is carved."""
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}; allowed: {list(SOURCES)}")
     if source == "prepared":
         if data_dir is None:
             raise ValueError("source 'prepared' needs data_dir: the folder of prepared snapshots")
@@ -507,10 +524,11 @@ def check_example(kind: str, e: dict, labels: tuple[str, ...]) -> dict:
     return e
 
 
-def examples_of(spec: TaskSpec, records, origin: str, labels: tuple[str, ...]):
-    """Examples of each record in order, made one record at a time, checked (`check_example`); a bad record names where it
-    came from."""
-    for i, r in enumerate(records):
+def examples_of(spec: TaskSpec, records, origin: str, labels: tuple[str, ...], rows: list[int] | None = None):
+    """Examples of each record (of those at `rows`, if given) in order, made one record at a time, checked
+    (`check_example`); a bad record names where it came from and its number there."""
+    for i in range(len(records)) if rows is None else rows:
+        r = records[i]
         try:
             for e in spec.to_examples(r, i):
                 yield check_example(spec.kind, e, labels)
@@ -521,11 +539,11 @@ def examples_of(spec: TaskSpec, records, origin: str, labels: tuple[str, ...]):
 def _open_split(task: str, split: str, source: str, data_dir, split_seed: int):
     """(Split without examples, a function that makes its examples afresh, one record at a time, labels as ids)."""
     spec = get_task(task)
-    records, everything, origin, hub_labels = _raw_records(spec, split, source, data_dir, split_seed)
+    records, everything, origin, hub_labels, rows = _raw_records(spec, split, source, data_dir, split_seed)
     labels = hub_labels or spec_labels(spec, everything)  # label names as strings (the arXiv stand-in): the whole file's
 
     def examples():
-        return examples_of(spec, records, origin, labels)
+        return examples_of(spec, records, origin, labels, rows)
 
     return Split(spec, split, origin, [], labels), examples
 

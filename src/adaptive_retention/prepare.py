@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 from .backbones import MINILM_NAMES
-from .config import SPLITS
-from .data import (MANIFEST, ArchiveSource, HubSource, _raw_records, archive_url, fetch_archive, get_task, hub_offline,
+from .config import SOURCE_SPLITS
+from .data import (MANIFEST, ArchiveSource, HubSource, archive_url, fetch_archive, get_task, hub_offline, source_records,
                    spec_labels)
 from .io import atomic_folder
 
@@ -149,8 +149,8 @@ def prepare_data(task: str, source: str, data_dir: str | os.PathLike | None, out
                 "split_seed": split_seed, "splits": {}}
 
     with atomic_folder(out) as tmp:  # a snapshot is whole or absent
-        for split in SPLITS:
-            records, everything, origin, hub_labels = _raw_records(spec, split, source, data_dir, split_seed)
+        for split in SOURCE_SPLITS:
+            records, everything, origin, hub_labels = source_records(spec, split, source, data_dir, split_seed)
             ds = records if isinstance(records, datasets.Dataset) else datasets.Dataset.from_list(list(records))
             ds.save_to_disk(str(tmp / split))
             manifest["splits"][split] = {"rows": len(ds), "origin": origin}
