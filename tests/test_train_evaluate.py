@@ -36,6 +36,11 @@ def _weights(out):
     return load_file(str(Path(out) / "model" / "model.safetensors"))
 
 
+def _trace(out):
+    lines = (Path(out) / "trace.tsv").read_text().splitlines()
+    return [dict(zip(lines[0].split("\t"), line.split("\t"))) for line in lines[1:]]
+
+
 def test_same_seed_same_result_and_trace_columns(tiny_model, tmp_path):
     a = train(_cfg(tiny_model), tmp_path / "a", progress=False)
     b = train(_cfg(tiny_model), tmp_path / "b", progress=False)
@@ -225,3 +230,14 @@ def test_warm_start_begins_from_the_full_checkpoint_and_refuses_another(tiny_mod
         train(_cfg("minilm", init_from=str(tmp_path / "full" / "model")), tmp_path / "y", progress=False)
     with pytest.raises(ValueError, match="is not a checkpoint folder"):
         train(_cfg(tiny_model, init_from=str(tmp_path / "nowhere")), tmp_path / "z", progress=False)
+    # distillation toward the warm-start checkpoint: the same first step, plus w · the distillation loss
+    plain, taught = ({"init_from": str(tmp_path / "full" / "model"), "distill_weight": w} for w in (0.0, 3.0))
+    train(_cfg(tiny_model, **plain), tmp_path / "plain", progress=False)
+    train(_cfg(tiny_model, **taught), tmp_path / "taught", progress=False)
+    first = {name: _trace(tmp_path / name)[0] for name in ("plain", "taught")}
+    assert "distill_loss" not in first["plain"] and float(first["taught"]["distill_loss"]) > 0
+    assert first["taught"]["task_loss"] == first["plain"]["task_loss"]
+    assert float(first["taught"]["loss"]) == pytest.approx(float(first["plain"]["loss"]) + 3.0 * float(first["taught"]["distill_loss"]), rel=1e-5)
+    assert not torch.equal(_weights(tmp_path / "plain")["classifier.weight"], _weights(tmp_path / "taught")["classifier.weight"])
+    with pytest.raises(ValueError, match="distill_weight > 0 needs init_from"):
+        _cfg(tiny_model, distill_weight=1.0)

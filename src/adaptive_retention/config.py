@@ -223,6 +223,8 @@ class TrainConfig:
     budget_warmup: float = setting(0.1, ge=0, le=1)  # fraction of steps over which the target goes from 1.0 to ρ_l
     lambda_init: float = 0.0
     budget_quadratic: float = setting(0.0, ge=0)  # ρ_q of the augmented-Lagrangian term (ρ_q/2)(kept − ρ)²; 0 = the paper's linear penalty only
+    distill_weight: float = setting(0.0, ge=0)  # weight of the distillation loss toward init_from's outputs (distill.py); 0 = the paper's loss
+    distill_temperature: float = setting(2.0, gt=0)  # T of the softened distributions
     dual: str = setting("per_layer", choices=DUAL_MODES)
     dual_units: str = setting("fraction", choices=DUAL_UNITS)
     dual_update: str = setting("ascent", choices=DUAL_UPDATES)  # fixed: λ = lambda_init throughout; single_timescale: η = lr
@@ -240,6 +242,8 @@ class TrainConfig:
             problems.insert(0, f"unknown task {self.task!r}; allowed: {sorted(TASKS)}")
         elif not problems and TASKS[self.task].kind == "qa" and self.stride >= (length := self.max_length or TASKS[self.task].max_length):
             problems.append(f"stride ({self.stride}) must be < max_length ({length}): QA windows overlap by stride tokens")
+        if _is_number(self.distill_weight) and self.distill_weight > 0 and self.init_from is None:
+            problems.append("distill_weight > 0 needs init_from: the teacher is the warm-start checkpoint (the task's full model)")
         if isinstance(self.model, str) and not self.model.strip():
             problems.append("model must name a folder, a hub id or 'minilm', got ''")
         problems += nested_problems("retention", RetentionConfig, self.retention)

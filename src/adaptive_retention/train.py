@@ -25,6 +25,7 @@ from .budget import DualController
 from .checkpoint import RUN_FILE, read_run, save_checkpoint
 from .config import RetentionConfig, TrainConfig
 from .data import get_task, stream_examples
+from .distill import distill_loss
 from .io import TRACE_FILE, claimed_folder, torch_save_atomic, write_json, write_trace
 from .modeling import Retention, apply_retention, info_of, retention_of
 from .tasks import collate, featurize_stream, kind_module
@@ -91,6 +92,7 @@ class _Run:
     optimizer: torch.optim.Optimizer | None = None
     scheduler: object = None
     controller: DualController | None = None
+    teacher: torch.nn.Module | None = None  # the frozen full model distilled from (distill_weight > 0)
 
 
 def _build(cfg: TrainConfig) -> _Run:
@@ -118,6 +120,8 @@ def _build(cfg: TrainConfig) -> _Run:
                max(1, math.ceil(cfg.epochs * steps_per_epoch)), steps_per_epoch)
     run.optimizer, run.scheduler = _optimizer(run)
     run.controller = _controller(run)
+    if cfg.distill_weight > 0:
+        run.teacher = kind.build_model(cfg.init_from, num_labels=max(2, len(split.labels))).to(device).eval().requires_grad_(False)
     return run
 
 
@@ -198,15 +202,22 @@ def _step(run: _Run, step: int, resume_path: Path) -> dict:
     cfg, controller = run.cfg, run.controller
     run.model.train()
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if run.device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    batch = _batch(run, step)
     with autocast:
-        output = run.model(**_batch(run, step))
+        output = run.model(**batch)
     task_loss = loss = output["loss"]
     row = {"step": step + 1, "epoch": step // run.steps_per_epoch}
+    if run.teacher is not None:
+        with torch.no_grad(), autocast:
+            teacher = run.teacher(**batch)
+        distilled = distill_loss(get_task(cfg.task).kind, output, teacher, batch, cfg.distill_temperature)
+        loss = loss + cfg.distill_weight * distilled
+        row["distill_loss"] = distilled.item()
     if controller is not None:
         info = info_of(output)
         scale = info.n_tokens.float().mean().item() if cfg.dual_units == "tokens" else 1.0
         kept = info.expected_kept.float()
-        loss = task_loss + controller.penalty(kept, scale)
+        loss = loss + controller.penalty(kept, scale)
     if not torch.isfinite(loss):
         raise TrainingError(f"non-finite loss {loss.item()} at step {step + 1} (task loss {task_loss.item()}); "
                             f"no final checkpoint written; last resumable state: {resume_path if resume_path.exists() else 'none'}")
