@@ -4,6 +4,8 @@
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from transformers import AutoTokenizer
 
 from adaptive_retention.backbones import resolve_model_path
@@ -111,6 +113,24 @@ def test_micro_vs_macro_f1_on_an_imbalanced_toy():
     m = classification.score([0] * 10, ex, num_labels=2)
     assert m["accuracy"] == pytest.approx(80.0) and m["f1_micro"] == pytest.approx(80.0)
     assert m["f1_macro"] == pytest.approx(100 * (16 / 18) / 2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 6).flatmap(lambda c: st.lists(st.tuples(st.integers(0, c - 1), st.integers(0, c - 1)), min_size=1, max_size=40)
+                                 .map(lambda pairs: (c, pairs))))
+def test_per_example_scores_average_to_the_metrics(labelled):
+    """What paired tests compare is what the tables report: each metric that is a mean is the mean of its per-example
+    scores (micro-F1 of single-label classes is accuracy)."""
+    c, pairs = labelled
+    predictions, examples = [p for p, _ in pairs], [{"label": g} for _, g in pairs]
+    metrics, each = classification.score(predictions, examples, num_labels=c), classification.per_example(predictions, examples)
+    assert set(each) == {"accuracy", "f1_micro"} and all(np.mean(each[m]) == pytest.approx(metrics[m]) for m in each)
+    qa_ex = [{"answers": {"text": ["red dog", "a dog"]}}, {"answers": {"text": ["Paris"]}}, {"answers": {"text": ["Paris"]}}]
+    qa_pred = ["big dog", "London", "paris"]
+    assert {m: np.mean(v) for m, v in qa.per_example(qa_pred, qa_ex).items()} == pytest.approx(qa.score(qa_pred, qa_ex))
+    sum_ex = [{"abstract": "the cat sat on the mat"}, {"abstract": "a dog ran"}]
+    sums = ["the cat", "a dog ran home"]
+    assert {m: np.mean(v) for m, v in summarization.per_example(sums, sum_ex).items()} == pytest.approx(summarization.score(sums, sum_ex))
 
 
 def test_greedy_oracle_picks_the_matching_sentences():

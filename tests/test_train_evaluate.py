@@ -107,6 +107,9 @@ def test_evaluate_writes_one_json_per_method_and_ratio(tiny_model, tmp_path):
         assert {"task", "method", "ratio", "seed", "split", "wall_seconds", "kept_fraction"} <= set(r)
         if r["method"] not in ("full", "threshold"):
             assert abs(r["kept_fraction_tokens"]["1"] - r["ratio"]) < 0.1
+        each = r["per_example"]  # the same examples in the same order in every result: what paired tests pair
+        assert each["id"] == results[0]["per_example"]["id"] and len(set(each["id"])) == 40
+        assert sum(each["accuracy"]) / 40 == pytest.approx(r["metrics"]["accuracy"]) and len(each["prediction"]) == 40
     full = json.loads((tmp_path / "eval" / "full.json").read_text())
     assert full["kept_fraction"]["1"] == 1.0
 

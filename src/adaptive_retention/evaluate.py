@@ -2,7 +2,8 @@
 
 Writes one JSON per (method, ratio): the run's identity (run id, task, variant, budget, study, seed),
 method, ratio, split, n_examples, the task's metrics, the measured kept fraction per retention layer,
-wall seconds. Analysis groups on these fields, never on file paths.
+wall seconds, and `per_example` (each example's id and its share of every metric that is a mean; the class
+predictions): what paired tests compare. Analysis groups on these fields, never on file paths.
 A checkpoint trained without retention can still be evaluated with the baseline selectors: they
 are attached with the retention switches given (default: SPEC §2 defaults), untrained scorers unused.
 """
@@ -175,10 +176,13 @@ def evaluate_one(loaded: _Loaded, sel: Selection, cfg: EvalConfig, progress: boo
     predictions = loaded.kind.predict(outputs, loaded.features, loaded.examples, k=k)
     metrics = loaded.kind.score(predictions, loaded.examples, num_labels=len(run.get("labels", [])) or None)
     boundaries = loaded.retention.boundaries if loaded.retention is not None else ()
+    per_example = {"id": [e.get("id", i) for i, e in enumerate(loaded.examples)], **loaded.kind.per_example(predictions, loaded.examples)}
+    if get_task(task).kind == "classification":
+        per_example["prediction"] = predictions
     return {**loaded.identity, "method": sel.method, "ratio": sel.ratio, "tau": sel.tau, "eval_seed": cfg.seed, "split": loaded.split,
             "origin": loaded.origin, "n_examples": len(loaded.examples), "n_features": len(loaded.features), "metrics": metrics,
             **kept_summary(kept, boundaries), "wall_seconds": wall, "checkpoint": loaded.checkpoint,
-            "trained_retention": run.get("retention"), "device": str(loaded.device)}
+            "trained_retention": run.get("retention"), "device": str(loaded.device), "per_example": per_example}
 
 
 def evaluate(checkpoint: str | Path, cfg: EvalConfig, out_dir: str | Path, progress: bool = True, bundle: str | Path | None = None,

@@ -28,6 +28,14 @@ def predict(outputs: list[dict], features: list[dict], examples: list[dict], **_
     return [int(np.argmax(o["logits"])) for o in outputs]
 
 
+def per_example(predictions: list[int], examples: list[dict], **_) -> dict[str, list[float]]:
+    """Each example's share of the metrics that are means (%): accuracy, and micro-F1, which equals accuracy for
+    single-label classes; paired tests compare them example by example (macro-F1 is not a mean: recompute it from the
+    predictions)."""
+    correct = [100.0 * (p == e["label"]) for p, e in zip(predictions, examples)]
+    return {"accuracy": correct, "f1_micro": correct}
+
+
 def score(predictions: list[int], examples: list[dict], num_labels: int | None = None) -> dict[str, float]:
     gold = [e["label"] for e in examples]
     labels = list(range(num_labels)) if num_labels else None

@@ -103,7 +103,12 @@ def exact_match(prediction: str, gold: str) -> float:
     return float(normalize_answer(prediction) == normalize_answer(gold))
 
 
+def per_example(predictions: list[str], examples: list[dict], **_) -> dict[str, list[float]]:
+    """Each example's exact match and F1 (%, best over its gold answers): the metrics are their means; paired tests
+    compare them example by example."""
+    return {"exact_match": [100.0 * max(exact_match(p, g) for g in e["answers"]["text"]) for p, e in zip(predictions, examples)],
+            "f1": [100.0 * max(f1(p, g) for g in e["answers"]["text"]) for p, e in zip(predictions, examples)]}
+
+
 def score(predictions: list[str], examples: list[dict], **_) -> dict[str, float]:
-    em = [max(exact_match(p, g) for g in e["answers"]["text"]) for p, e in zip(predictions, examples)]
-    f = [max(f1(p, g) for g in e["answers"]["text"]) for p, e in zip(predictions, examples)]
-    return {"exact_match": 100.0 * float(np.mean(em)), "f1": 100.0 * float(np.mean(f))}
+    return {name: float(np.mean(values)) for name, values in per_example(predictions, examples).items()}

@@ -106,10 +106,11 @@ def predict(outputs: list[dict], features: list[dict], examples: list[dict], k: 
     return summaries
 
 
+def per_example(predictions: list[str], examples: list[dict], **_) -> dict[str, list[float]]:
+    """Each summary's ROUGE F-measures (%): the metrics are their means; paired tests compare them example by example."""
+    scores = [_scorer.score(e["abstract"], p) for p, e in zip(predictions, examples)]
+    return {t: [100.0 * s[t].fmeasure for s in scores] for t in ROUGE_TYPES}
+
+
 def score(predictions: list[str], examples: list[dict], **_) -> dict[str, float]:
-    totals = {t: 0.0 for t in ROUGE_TYPES}
-    for p, e in zip(predictions, examples):
-        s = _scorer.score(e["abstract"], p)
-        for t in ROUGE_TYPES:
-            totals[t] += s[t].fmeasure
-    return {t: 100.0 * v / len(examples) for t, v in totals.items()}
+    return {name: float(np.mean(values)) for name, values in per_example(predictions, examples).items()}
