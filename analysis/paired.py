@@ -1,0 +1,138 @@
+"""Paired comparisons over the same examples: is system A better than system B at the same budget, beyond seed and
+example noise? And what share of the full model does each system keep, with a 95 % interval over seeds?
+
+A *system* is a method on a kind of checkpoint: `learned (ours)`, `learned (paper)`, `heavy_hitter` (on the full
+model), `random (ours)` (on a retention checkpoint of recipe `ours`); the recipe is the results' `study` field. Results
+are paired by task, budget, seed and example id (the evaluation set is the same examples in the same order for every
+system of a seed; anything else is an error).
+- Metrics that are 0/100 per example (accuracy; micro-F1 of single-label classes): McNemar's exact test on the
+  discordant examples pooled over seeds (scipy.stats.binomtest), two-sided.
+- Other metrics (F1 of spans, ROUGE): a paired bootstrap over examples (the same resampled examples for every seed),
+  two-sided percentile p-value.
+The difference's 95 % interval is the paired bootstrap's in both cases. Reads result files only; never trains.
+    python -m analysis.paired RESULT_JSON... --reference "learned (ours)" --metric accuracy --out paired.csv [--markdown paired.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from adaptive_retention.io import write_atomic
+
+FULL = "full"
+BOOTSTRAP = 10_000
+
+
+def system_of(result: dict) -> str:
+    """`method`, or `method (recipe)` for a checkpoint trained with retention under a named recipe."""
+    return result["method"] if not result.get("study") else f"{result['method']} ({result['study']})"
+
+
+def load(paths: list[str], metric: str) -> pd.DataFrame:
+    """One row per result: task, system, ratio (None for the full model), seed, ids, per-example scores of `metric`."""
+    rows = []
+    for p in paths:
+        r = json.loads(Path(p).read_text())
+        each = r.get("per_example")
+        if not each or metric not in each:
+            raise SystemExit(f"paired: {p} has no per-example {metric!r} scores (evaluate it again with this version)")
+        rows.append({"task": r["task"], "system": system_of(r), "ratio": r["ratio"] if r["method"] != FULL else None,
+                     "seed": r["seed"], "ids": tuple(map(str, each["id"])), "scores": np.asarray(each[metric], dtype=float),
+                     "file": p})
+    return pd.DataFrame(rows)
+
+
+def seed_interval(values) -> tuple[float, float]:
+    """(mean, half-width of the 95 % t-interval over seeds; NaN with one seed)."""
+    v = np.asarray(values, dtype=float)
+    half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan")
+    return float(v.mean()), float(half)
+
+
+def mcnemar(a: np.ndarray, b: np.ndarray) -> float:
+    """Exact two-sided McNemar p-value of paired 0/1 outcomes (any positive value counts as a success)."""
+    a, b = a > 0, b > 0
+    only_a, only_b = int((a & ~b).sum()), int((b & ~a).sum())
+    return 1.0 if only_a + only_b == 0 else float(stats.binomtest(only_a, only_a + only_b, 0.5).pvalue)
+
+
+def paired_bootstrap(a: np.ndarray, b: np.ndarray, n: int = BOOTSTRAP, seed: int = 0) -> tuple[float, float, float]:
+    """a, b: (seeds, examples) scores of two systems on the same examples. (low, high) of the 95 % percentile interval
+    of mean(a − b) over examples resampled with replacement (the same examples for every seed), and the two-sided
+    bootstrap p-value 2·min(P(δ* ≤ 0), P(δ* ≥ 0))."""
+    diff = (np.asarray(a, float) - np.asarray(b, float)).mean(0)  # (examples,): the seed-mean difference of each example
+    rng = np.random.default_rng(seed)
+    draws = np.stack([diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(n)])
+    p = min(1.0, 2 * min((draws <= 0).mean(), (draws >= 0).mean()))
+    return float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5)), float(p)
+
+
+def _binary(scores: np.ndarray) -> bool:
+    return bool(np.isin(scores, (0.0, 100.0)).all())
+
+
+def _stack(df: pd.DataFrame, seeds: list[int]) -> np.ndarray:
+    """(seeds, examples) scores of one system, rows in `seeds` order, ids checked equal across them."""
+    by_seed = {r.seed: r for r in df.itertuples()}
+    return np.stack([by_seed[s].scores for s in seeds])
+
+
+def compare(df: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """For each task and budget: the reference system against every other system with the same seeds, and each system's
+    share of the full model (mean over seeds of metric / full's metric, with its 95 % interval)."""
+    rows = []
+    for (task, ratio), cell in df[df.ratio.notna()].groupby(["task", "ratio"]):
+        full = df[(df.task == task) & (df.system == FULL)]
+        ref = cell[cell.system == reference]
+        for system, other in cell.groupby("system"):
+            seeds = sorted(set(other.seed) & set(ref.seed)) if system != reference else sorted(other.seed)
+            row = {"task": task, "ratio": ratio, "system": system, "n_seeds": len(other), "n_examples": len(other.iloc[0].scores)}
+            row["mean"], row["ci95"] = seed_interval([s.mean() for s in other.scores])
+            with_full = sorted(set(other.seed) & set(full.seed))
+            if with_full:
+                row["of_full_pct"], row["of_full_ci95"] = seed_interval(
+                    [100 * _stack(other, [s]).mean() / _stack(full, [s]).mean() for s in with_full])
+            if system != reference and seeds:
+                _check_same_examples(pd.concat([ref, other]), seeds)
+                a, b = _stack(ref, seeds), _stack(other, seeds)
+                low, high, p_boot = paired_bootstrap(a, b)
+                binary = _binary(a) and _binary(b)
+                row.update({"vs": reference, "paired_seeds": len(seeds), "diff": float((a - b).mean()), "diff_low": low,
+                            "diff_high": high, "test": "McNemar exact" if binary else "paired bootstrap",
+                            "p_value": mcnemar(a.ravel(), b.ravel()) if binary else p_boot})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _check_same_examples(df: pd.DataFrame, seeds: list[int]) -> None:
+    for s in seeds:
+        ids = {r.ids for r in df[df.seed == s].itertuples()}
+        if len(ids) > 1:
+            files = list(df[df.seed == s].file)
+            raise SystemExit(f"paired: results of seed {s} are not on the same examples ({files}); evaluate them on one set")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("results", nargs="+")
+    ap.add_argument("--reference", required=True, help="the system compared with every other, e.g. 'learned (ours)'")
+    ap.add_argument("--metric", required=True, help="a per-example metric of the results (accuracy, f1_micro, f1, rouge1)")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--markdown")
+    args = ap.parse_args(argv)
+    table = compare(load(args.results, args.metric), args.reference)
+    write_atomic(args.out, table.to_csv(index=False))
+    if args.markdown:
+        write_atomic(args.markdown, table.to_markdown(index=False, floatfmt=".3g") + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
