@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The acceptance tables from the mirrored result files (reads files only; never trains): per task, every system at each
+# budget with its mean over seeds, 95 % interval, share of the full model, and the paired test against learned (ours);
+# then how each retention run met its budget.
+#   bash scripts/acceptance_report.sh [KEEP=measurements/acceptance]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+KEEP=${1:-measurements/acceptance}
+declare -A METRIC=([sst2]=accuracy [imdb]=accuracy [cuad]=f1_micro)
+for task in sst2 cuad imdb; do
+  files=("$KEEP/$task"/*/seed*/eval/*.json)
+  [ -e "${files[0]}" ] || continue
+  PYTHONPATH=. .venv/bin/python -m analysis.paired "${files[@]}" --reference "learned (ours)" --metric "${METRIC[$task]}" \
+    --out "$KEEP/${task}_paired.csv" --markdown "$KEEP/${task}_paired.md"
+  echo "## $task (${METRIC[$task]})"; cat "$KEEP/${task}_paired.md"; echo
+done
+PYTHONPATH=. .venv/bin/python -m analysis.trace_summary "$KEEP"/*/*-0.*/seed* --markdown "$KEEP/traces.md" >/dev/null
+echo "## budget traces (last 10 % of steps)"; cat "$KEEP/traces.md"
