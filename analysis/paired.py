@@ -26,6 +26,8 @@ from scipy import stats
 
 from adaptive_retention.io import write_atomic
 
+from .aggregate import ci95
+
 FULL = "full"
 BOOTSTRAP = 10_000
 
@@ -52,8 +54,7 @@ def load(paths: list[str], metric: str) -> pd.DataFrame:
 def seed_interval(values) -> tuple[float, float]:
     """(mean, half-width of the 95 % t-interval over seeds; NaN with one seed)."""
     v = np.asarray(values, dtype=float)
-    half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan")
-    return float(v.mean()), float(half)
+    return float(v.mean()), ci95(v)
 
 
 def mcnemar(a: np.ndarray, b: np.ndarray) -> float:
@@ -79,7 +80,7 @@ def _binary(scores: np.ndarray) -> bool:
 
 
 def _stack(df: pd.DataFrame, seeds: list[int]) -> np.ndarray:
-    """(seeds, examples) scores of one system, rows in `seeds` order, ids checked equal across them."""
+    """(seeds, examples) scores of one system, rows in `seeds` order (ids: `_check_same_examples`)."""
     by_seed = {r.seed: r for r in df.itertuples()}
     return np.stack([by_seed[s].scores for s in seeds])
 

@@ -418,8 +418,9 @@ def held_out(keys: list[str], fraction: float, seed: int) -> set[str]:
 
 def group_split(records: list[dict], group: Callable[[dict], str], eval_fraction: float, seed: int) -> dict[str, list[dict]]:
     """Seeded train/eval split over documents: all records of one document land on the same side."""
-    held = held_out([group(r) for r in records], eval_fraction, seed)
-    return {"train": [r for r in records if group(r) not in held], "eval": [r for r in records if group(r) in held]}
+    keys = [group(r) for r in records]
+    held = held_out(keys, eval_fraction, seed)
+    return {"train": [r for r, k in zip(records, keys) if k not in held], "eval": [r for r, k in zip(records, keys) if k in held]}
 
 
 def _raw_records(spec: TaskSpec, split: str, source: str, data_dir: str | os.PathLike | None, split_seed: int):

@@ -174,9 +174,10 @@ def evaluate_one(loaded: _Loaded, sel: Selection, cfg: EvalConfig, progress: boo
         wall = time.perf_counter() - t0
     k = run["train_config"].get("k", 3)
     predictions = loaded.kind.predict(outputs, loaded.features, loaded.examples, k=k)
-    metrics = loaded.kind.score(predictions, loaded.examples, num_labels=len(run.get("labels", [])) or None)
+    each = loaded.kind.per_example(predictions, loaded.examples)
+    metrics = loaded.kind.score(predictions, loaded.examples, num_labels=len(run.get("labels", [])) or None, each=each)
     boundaries = loaded.retention.boundaries if loaded.retention is not None else ()
-    per_example = {"id": [e.get("id", i) for i, e in enumerate(loaded.examples)], **loaded.kind.per_example(predictions, loaded.examples)}
+    per_example = {"id": [e.get("id", i) for i, e in enumerate(loaded.examples)], **each}
     if get_task(task).kind == "classification":
         per_example["prediction"] = predictions
     return {**loaded.identity, "method": sel.method, "ratio": sel.ratio, "tau": sel.tau, "eval_seed": cfg.seed, "split": loaded.split,

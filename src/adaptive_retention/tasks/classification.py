@@ -36,7 +36,7 @@ def per_example(predictions: list[int], examples: list[dict], **_) -> dict[str, 
     return {"accuracy": correct, "f1_micro": correct}
 
 
-def score(predictions: list[int], examples: list[dict], num_labels: int | None = None) -> dict[str, float]:
+def score(predictions: list[int], examples: list[dict], num_labels: int | None = None, **_) -> dict[str, float]:
     gold = [e["label"] for e in examples]
     labels = list(range(num_labels)) if num_labels else None
     return {

@@ -110,5 +110,7 @@ def per_example(predictions: list[str], examples: list[dict], **_) -> dict[str, 
             "f1": [100.0 * max(f1(p, g) for g in e["answers"]["text"]) for p, e in zip(predictions, examples)]}
 
 
-def score(predictions: list[str], examples: list[dict], **_) -> dict[str, float]:
-    return {name: float(np.mean(values)) for name, values in per_example(predictions, examples).items()}
+def score(predictions: list[str], examples: list[dict], each: dict | None = None, **_) -> dict[str, float]:
+    """The means of `per_example` (`each`, if already computed)."""
+    each = per_example(predictions, examples) if each is None else each
+    return {name: float(np.mean(values)) for name, values in each.items()}

@@ -112,5 +112,7 @@ def per_example(predictions: list[str], examples: list[dict], **_) -> dict[str, 
     return {t: [100.0 * s[t].fmeasure for s in scores] for t in ROUGE_TYPES}
 
 
-def score(predictions: list[str], examples: list[dict], **_) -> dict[str, float]:
-    return {name: float(np.mean(values)) for name, values in per_example(predictions, examples).items()}
+def score(predictions: list[str], examples: list[dict], each: dict | None = None, **_) -> dict[str, float]:
+    """The means of `per_example` (`each`, if already computed: ROUGE is the slow part of scoring)."""
+    each = per_example(predictions, examples) if each is None else each
+    return {name: float(np.mean(values)) for name, values in each.items()}
