@@ -10,7 +10,7 @@ system of a seed; anything else is an error).
 - Other metrics (F1 of spans, ROUGE): a paired bootstrap over examples (the same resampled examples for every seed),
   two-sided percentile p-value.
 The difference's 95 % interval is the paired bootstrap's in both cases. Reads result files only; never trains.
-    python -m analysis.paired RESULT_JSON... --reference "learned (ours)" --metric accuracy --out paired.csv [--markdown paired.md]
+    python -m analysis.paired RESULT_JSON... --reference "learned (ours)" [--metric accuracy] --out paired.csv [--markdown paired.md]
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from adaptive_retention.data import get_task
 from adaptive_retention.io import write_atomic
 
 from .aggregate import ci95
@@ -37,16 +38,18 @@ def system_of(result: dict) -> str:
     return result["method"] if not result.get("study") else f"{result['method']} ({result['study']})"
 
 
-def load(paths: list[str], metric: str) -> pd.DataFrame:
-    """One row per result: task, system, ratio (None for the full model), seed, ids, per-example scores of `metric`."""
+def load(paths: list[str], metric: str | None = None) -> pd.DataFrame:
+    """One row per result: task, system, ratio (None for the full model), seed, ids, per-example scores of `metric`
+    (default: each task's headline metric, `data.TASKS[task].metrics[0]`)."""
     rows = []
     for p in paths:
         r = json.loads(Path(p).read_text())
+        name = metric or get_task(r["task"]).metrics[0]
         each = r.get("per_example")
-        if not each or metric not in each:
-            raise SystemExit(f"paired: {p} has no per-example {metric!r} scores (evaluate it again with this version)")
+        if not each or name not in each:
+            raise SystemExit(f"paired: {p} has no per-example {name!r} scores (evaluate it again with this version)")
         rows.append({"task": r["task"], "system": system_of(r), "ratio": r["ratio"] if r["method"] != FULL else None,
-                     "seed": r["seed"], "ids": tuple(map(str, each["id"])), "scores": np.asarray(each[metric], dtype=float),
+                     "seed": r["seed"], "ids": tuple(map(str, each["id"])), "scores": np.asarray(each[name], dtype=float),
                      "file": p})
     return pd.DataFrame(rows)
 
@@ -124,7 +127,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("results", nargs="+")
     ap.add_argument("--reference", required=True, help="the system compared with every other, e.g. 'learned (ours)'")
-    ap.add_argument("--metric", required=True, help="a per-example metric of the results (accuracy, f1_micro, f1, rouge1)")
+    ap.add_argument("--metric", help="a per-example metric of the results (accuracy, f1_micro, f1, rouge1); default: the task's "
+                                     "headline metric (data.TASKS)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--markdown")
     args = ap.parse_args(argv)

@@ -6,13 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KEEP=${1:-measurements/acceptance}
-declare -A METRIC=([sst2]=accuracy [imdb]=accuracy [cuad]=f1_micro)
 for task in sst2 cuad imdb; do
   files=("$KEEP/$task"/*/seed*/eval/*.json)
   [ -e "${files[0]}" ] || continue
-  PYTHONPATH=. .venv/bin/python -m analysis.paired "${files[@]}" --reference "learned (ours)" --metric "${METRIC[$task]}" \
+  PYTHONPATH=. .venv/bin/python -m analysis.paired "${files[@]}" --reference "learned (ours)" \
     --out "$KEEP/${task}_paired.csv" --markdown "$KEEP/${task}_paired.md"
-  echo "## $task (${METRIC[$task]})"; cat "$KEEP/${task}_paired.md"; echo
+  echo "## $task (its headline metric)"; cat "$KEEP/${task}_paired.md"; echo
 done
 PYTHONPATH=. .venv/bin/python -m analysis.trace_summary "$KEEP"/*/*-0.*/seed* --markdown "$KEEP/traces.md" >/dev/null
 echo "## budget traces (last 10 % of steps)"; cat "$KEEP/traces.md"

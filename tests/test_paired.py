@@ -71,3 +71,6 @@ def test_a_result_without_per_example_scores_is_named(tmp_path):
     path.write_text(json.dumps({"task": "sst2", "method": "full", "ratio": None, "seed": 0, "metrics": {}}))
     with pytest.raises(SystemExit, match="old.json has no per-example 'accuracy' scores"):
         paired.load([str(path)], "accuracy")
+    path.write_text(json.dumps({"task": "cuad", "method": "full", "ratio": None, "seed": 0, "per_example": {"id": [0]}}))
+    with pytest.raises(SystemExit, match="no per-example 'f1_micro' scores"):  # the task's headline metric by default
+        paired.load([str(path)])
