@@ -105,3 +105,33 @@ def test_variance_slope_interval_covers_minus_one_for_iid_draws():
         covered += bool(low <= -1 <= high)
         covered_ols += bool(fit.slope - half <= -1 <= fit.slope + half)
     assert covered >= 11 and covered_ols < covered
+
+
+def test_theory_seeds_draw_disjoint_toy_problems():
+    from analysis.theory.common import problem_seeds
+
+    blocks = [set(problem_seeds(s, 5)) for s in (0, 1, 2)]
+    assert problem_seeds(0, 5) == [0, 1, 2, 3, 4] and all(len(b) == 5 for b in blocks)
+    assert not (blocks[0] & blocks[1] or blocks[1] & blocks[2] or blocks[0] & blocks[2])
+
+
+def test_theory_summary_calls_a_verdict_that_differs_between_seeds_unstable(tmp_path):
+    from analysis.theory import summary
+    from analysis.theory.common import problem_seeds, write_verdict
+
+    paths = []
+    for seed, flips in ((0, "holds"), (1, "does not hold")):
+        for check in summary.ORDER[:-1]:
+            verdict = flips if check == "variance" else "holds approximately"
+            paths.append(str(tmp_path / f"seed{seed}" / f"{check}.json"))
+            write_verdict(paths[-1], check, "m", {}, verdict, "d", problem_seeds(seed, 5))
+    paths.append(str(tmp_path / "complexity.json"))
+    write_verdict(paths[-1], "complexity", "m", {}, "holds", "d", [])
+    t = summary.table(paths).set_index("check")
+    assert t.loc["variance", "verdict"] == "unstable" and not t.loc["variance", "stable"]
+    assert t.loc["variance", "verdicts"] == "holds (seeds 0–4); does not hold (seeds 5–9)"
+    assert (t.drop(index="variance").stable).all() and t.loc["slackness", "verdict"] == "holds approximately"
+    assert list(t.runs) == [2] * 6 + [1] and t.loc["complexity", "verdicts"] == "holds (no random draws)"
+    with pytest.raises(SystemExit, match="complexity"):
+        summary.table(paths[:-1])
+

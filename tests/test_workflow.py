@@ -41,7 +41,9 @@ def test_paper_grid_resolves_and_passes_preflight_against_the_local_hub(local_hu
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out.stdout, re.M))
     n_runs = str(len(build_plan(workflow_config("paper.yaml"), "P").runs))  # the grid's size comes from the plan
     assert counts["train"] == counts["evaluate"] == counts["run_config"] == n_runs and counts["aggregate"] == "1"
-    assert counts["tables"] == counts["figures"] == counts["theory_summary"] == "1"
+    assert counts["tables"] == counts["figures"] == counts["theory_summary"] == counts["theory_complexity"] == "1"
+    theory_seeds = str(len(workflow_config("paper.yaml")["theory"]["seeds"]))  # each seeded check once per theory seed
+    assert theory_seeds == "3" and counts["theory_variance"] == counts["theory_duality"] == counts["theory_generalisation"] == theory_seeds
     assert counts["prepare_data"] == "6" and counts["prepare_model"] == "2"  # DistilBERT and Longformer, fetched once
 
 
@@ -117,8 +119,10 @@ def test_test_config_end_to_end_in_a_folder_with_a_space_then_incremental():
         assert len(pd.read_csv(ROOT / f"{RESULTS}/efficiency/length_sweep_{attn}.tsv", sep="\t")) == 3 * 3  # lengths × variants
     theory = pd.read_csv(ROOT / f"{RESULTS}/theory/summary.csv")
     assert list(theory.check) == ["slackness", "gradient_bias", "variance", "timescales", "duality_gap", "generalisation", "complexity"]
-    assert theory.verdict.isin(["holds", "holds approximately", "does not hold"]).all()
-    assert all((ROOT / f"{RESULTS}/theory/{c}.png").stat().st_size > 5_000 for c in theory.check)
+    assert theory.verdict.isin(["holds", "holds approximately", "does not hold"]).all() and theory.stable.all()
+    assert (theory.runs == [len(cfg["theory"]["seeds"])] * 6 + [1]).all()  # complexity reads the sweeps: no seed
+    figures = [f"seed{s}/{c}" for s in cfg["theory"]["seeds"] for c in theory.check[:-1] if c != "duality_gap"] + ["complexity"]
+    assert all((ROOT / f"{RESULTS}/theory/{f}.png").stat().st_size > 5_000 for f in figures)
     t1 = pd.read_csv(ROOT / f"{RESULTS}/tables/quality_0.5.csv")
     assert set(t1.method) == {"full", "random", "truncation", "heavy_hitter", "learned"} and set(t1.task) == {"sst2", "squad"}
     assert t1[t1.method == "full"].pct_of_full.dropna().eq(100).all()  # NaN where the full model scores 0

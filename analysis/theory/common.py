@@ -21,8 +21,13 @@ def write_verdict(path: str | Path, claim: str, measured: str, numbers: dict, ve
     return record
 
 
+def problem_seeds(seed: int, n: int) -> list[int]:
+    """The toy problems of a check run with --seed `seed`: disjoint blocks of n, so the runs of three seeds share none."""
+    return list(range(seed * n, (seed + 1) * n))
+
+
 def parser(doc: str) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=doc)
     ap.add_argument("--out", required=True, help="verdict JSON (the figure goes beside it, same stem, .png/.pdf)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="the check's seed (toy problems, draws, data samples)")
     return ap

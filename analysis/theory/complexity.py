@@ -85,7 +85,7 @@ def main(argv=None) -> int:
                   f"from {len(args.sweeps)} length sweep(s); retained/plain ratios at the longest length",
                   {"fits": fits, "at_longest": ratios_at_max}, verdict,
                   "; ".join(parts) + (". The peak is set by the blocks before the first drop, so the M² term shows in "
-                                      "memory only if retention starts at block 0" if not reduced else ""), [0])
+                                      "memory only if retention starts at block 0" if not reduced else ""), [])  # no draws: reads the sweeps
     return 0
 
 

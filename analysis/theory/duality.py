@@ -20,7 +20,7 @@ import numpy as np
 
 from adaptive_retention.io import read_trace, save_figure
 
-from .common import parser, write_verdict
+from .common import parser, problem_seeds, write_verdict
 from .toy import Toy
 
 
@@ -69,7 +69,7 @@ def main(argv=None) -> int:
     ap.add_argument("--traces", nargs="*", default=[])
     ap.add_argument("--n-problems", type=int, default=20)
     args = ap.parse_args(argv)
-    seeds = list(range(args.seed, args.seed + args.n_problems))
+    seeds = problem_seeds(args.seed, args.n_problems)
     rows = toy_grid(seeds)
     active = [r for r in rows if r["lambda"] > 0]
     slack_fail = [r for r in active if r["delta"] > r["slack_bound"] + 1e-9]

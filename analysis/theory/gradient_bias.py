@@ -17,7 +17,7 @@ import torch
 
 from adaptive_retention.io import save_figure
 
-from .common import parser, write_verdict
+from .common import parser, problem_seeds, write_verdict
 from .toy import Toy
 
 from adaptive_retention.gates import HardConcrete
@@ -59,7 +59,7 @@ def main(argv=None) -> int:
     ap.add_argument("--n-problems", type=int, default=5)
     ap.add_argument("--draws", type=int, default=400_000)
     args = ap.parse_args(argv)
-    seeds = list(range(args.seed, args.seed + args.n_problems))
+    seeds = problem_seeds(args.seed, args.n_problems)
     rows = measure(seeds, draws=args.draws)
 
     import matplotlib

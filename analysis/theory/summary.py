@@ -1,6 +1,9 @@
 """The seven claims and their verdicts in one table (CSV + Markdown), from the theory JSON files.
 
-  python -m analysis.theory.summary results/theory/*.json --csv results/theory/summary.csv --markdown results/theory/summary.md
+A seeded check runs once per theory seed (results/theory/seed<s>/<check>.json); the table gives each run's verdict and
+whether they agree. A verdict that flips between seeds is reported as "unstable", never as one of its values.
+
+  python -m analysis.theory.summary results/theory/seed*/*.json results/theory/complexity.json --csv S.csv --markdown S.md
 """
 
 from __future__ import annotations
@@ -11,21 +14,37 @@ import sys
 from pathlib import Path
 
 ORDER = ["slackness", "gradient_bias", "variance", "timescales", "duality_gap", "generalisation", "complexity"]
+UNSTABLE = "unstable"
+
+
+def _run(d: dict) -> str:
+    """'holds (seeds 0–4)'; a check without random draws (complexity reads the length sweeps) has no seeds."""
+    seeds = d["seeds"]
+    if not seeds:
+        return f"{d['verdict']} (no random draws)"
+    span = f"{seeds[0]}–{seeds[-1]}" if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)) else ", ".join(map(str, seeds))
+    return f"{d['verdict']} (seeds {span})"
 
 
 def table(paths: list[str]):
+    """One row per claim: the common verdict (or "unstable"), each run's verdict with its seeds, the first run's deviation."""
     import pandas as pd
 
-    rows = []
-    for p in sorted(paths, key=lambda p: ORDER.index(Path(p).stem) if Path(p).stem in ORDER else len(ORDER)):
-        if Path(p).stem not in ORDER:
-            continue
-        d = json.loads(Path(p).read_text())
-        rows.append({"check": Path(p).stem, "claim": d["claim"], "verdict": d["verdict"], "deviation": d["deviation"],
-                     "seeds": ", ".join(str(s) for s in d["seeds"])})
-    missing = [name for name in ORDER if name not in {r["check"] for r in rows}]
+    runs: dict[str, list[dict]] = {}
+    for p in paths:
+        if Path(p).stem in ORDER:
+            runs.setdefault(Path(p).stem, []).append(json.loads(Path(p).read_text()))
+    missing = [name for name in ORDER if name not in runs]
     if missing:
         raise SystemExit(f"theory summary: missing verdicts for {missing}")
+    rows = []
+    for name in ORDER:
+        rs = sorted(runs[name], key=lambda d: d["seeds"])
+        distinct = {d["verdict"] for d in rs}
+        rows.append({"check": name, "claim": rs[0]["claim"], "verdict": next(iter(distinct)) if len(distinct) == 1 else UNSTABLE,
+                     "runs": len(rs), "stable": len(distinct) == 1,
+                     "verdicts": "; ".join(map(_run, rs)),
+                     "deviation": rs[0]["deviation"]})
     return pd.DataFrame(rows)
 
 
@@ -40,7 +59,7 @@ def main(argv=None) -> int:
     t = table(args.verdicts)
     write_atomic(args.csv, t.to_csv(index=False))
     write_atomic(args.markdown, t.to_markdown(index=False) + "\n")
-    print(t[["check", "verdict"]].to_string(index=False))
+    print(t[["check", "verdict", "runs"]].to_string(index=False))
     return 0
 
 

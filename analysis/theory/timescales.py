@@ -19,7 +19,7 @@ import torch
 
 from adaptive_retention.io import read_trace, save_figure
 
-from .common import parser, write_verdict
+from .common import parser, problem_seeds, write_verdict
 from .toy import Toy
 
 ORDERINGS = {"θ fastest (paper's assumption)": (0.55, 0.95), "λ fastest (proof sketch)": (0.95, 0.55), "equal rates": (0.75, 0.75)}
@@ -60,7 +60,7 @@ def main(argv=None) -> int:
     ap.add_argument("--n-problems", type=int, default=4)
     ap.add_argument("--traces", nargs="*", default=[])
     args = ap.parse_args(argv)
-    seeds = list(range(args.seed, args.seed + args.n_problems))
+    seeds = problem_seeds(args.seed, args.n_problems)
     M = 3
     results, curves = {}, {}
     for name, (pe, de) in ORDERINGS.items():

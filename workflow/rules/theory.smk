@@ -1,4 +1,15 @@
-# The paper's seven formal claims checked with numbers (analysis/theory/*.py; SPEC §6).
+# The paper's seven formal claims checked with numbers (analysis/theory/*.py; SPEC §6), each seeded check once per
+# seed in config["theory"]["seeds"] (results/theory/seed<s>/): a verdict counts only if every seed gives it.
+
+
+wildcard_constraints:
+    seed=r"\d+",
+
+
+def theory_seeded():
+    """The verdict files of one seed's run of the seeded checks (a pattern in {seed})."""
+    return [rules.theory_duality.output.slack, rules.theory_gradient_bias.output.verdict, rules.theory_variance.output.verdict,
+            rules.theory_timescales.output.verdict, rules.theory_duality.output.gap, rules.theory_generalisation.output.verdict]
 
 
 rule theory_duality:
@@ -6,31 +17,31 @@ rule theory_duality:
     input:
         traces=retention_traces(),
     output:
-        slack=report(f"{RESULTS}/theory/slackness.json", category="Theory"),
-        gap=report(f"{RESULTS}/theory/duality_gap.json", category="Theory"),
-        figure=report(f"{RESULTS}/theory/slackness.png", caption="../report/theory.rst", category="Theory"),
+        slack=report(f"{RESULTS}/theory/seed{{seed}}/slackness.json", category="Theory"),
+        gap=report(f"{RESULTS}/theory/seed{{seed}}/duality_gap.json", category="Theory"),
+        figure=report(f"{RESULTS}/theory/seed{{seed}}/slackness.png", caption="../report/theory.rst", category="Theory"),
     log:
-        "logs/theory/duality.log",
+        "logs/theory/duality_seed{seed}.log",
     benchmark:
-        "benchmarks/theory/duality.tsv"
+        "benchmarks/theory/duality_seed{seed}.tsv"
     conda:
         "../../envs/adaptive-retention.yaml"
     params:
         script=f"{ANALYSIS}.theory.duality",
         n=config["theory"]["n_problems"],
     shell:
-        "{params.script} --out {output.slack:q} --out-gap {output.gap:q} --n-problems {params.n} --traces {input.traces:q} > {log:q} 2>&1"
+        "{params.script} --out {output.slack:q} --out-gap {output.gap:q} --seed {wildcards.seed} --n-problems {params.n} --traces {input.traces:q} > {log:q} 2>&1"
 
 
 rule theory_gradient_bias:
     """Lemma 1: Hard-Concrete vs exact Bernoulli gradient, by β."""
     output:
-        verdict=f"{RESULTS}/theory/gradient_bias.json",
-        figure=report(f"{RESULTS}/theory/gradient_bias.png", caption="../report/theory.rst", category="Theory"),
+        verdict=f"{RESULTS}/theory/seed{{seed}}/gradient_bias.json",
+        figure=report(f"{RESULTS}/theory/seed{{seed}}/gradient_bias.png", caption="../report/theory.rst", category="Theory"),
     log:
-        "logs/theory/gradient_bias.log",
+        "logs/theory/gradient_bias_seed{seed}.log",
     benchmark:
-        "benchmarks/theory/gradient_bias.tsv"
+        "benchmarks/theory/gradient_bias_seed{seed}.tsv"
     conda:
         "../../envs/adaptive-retention.yaml"
     params:
@@ -38,7 +49,7 @@ rule theory_gradient_bias:
         n=config["theory"]["n_problems"],
         draws=config["theory"]["draws"],
     shell:
-        "{params.script} --out {output.verdict:q} --n-problems {params.n} --draws {params.draws} > {log:q} 2>&1"
+        "{params.script} --out {output.verdict:q} --seed {wildcards.seed} --n-problems {params.n} --draws {params.draws} > {log:q} 2>&1"
 
 
 rule theory_variance:
@@ -46,12 +57,12 @@ rule theory_variance:
     input:
         run=variance_checkpoint(),
     output:
-        verdict=f"{RESULTS}/theory/variance.json",
-        figure=report(f"{RESULTS}/theory/variance.png", caption="../report/theory.rst", category="Theory"),
+        verdict=f"{RESULTS}/theory/seed{{seed}}/variance.json",
+        figure=report(f"{RESULTS}/theory/seed{{seed}}/variance.png", caption="../report/theory.rst", category="Theory"),
     log:
-        "logs/theory/variance.log",
+        "logs/theory/variance_seed{seed}.log",
     benchmark:
-        "benchmarks/theory/variance.tsv"
+        "benchmarks/theory/variance_seed{seed}.tsv"
     conda:
         "../../envs/adaptive-retention.yaml"
     params:
@@ -60,7 +71,7 @@ rule theory_variance:
         draws=config["theory"]["variance_draws"],
         data_dir=config["data_dir"],
     shell:
-        "{params.script} --out {output.verdict:q} {params.checkpoint} --draws {params.draws} --data-dir {params.data_dir:q} > {log:q} 2>&1"
+        "{params.script} --out {output.verdict:q} {params.checkpoint} --seed {wildcards.seed} --draws {params.draws} --data-dir {params.data_dir:q} > {log:q} 2>&1"
 
 
 rule theory_timescales:
@@ -68,12 +79,12 @@ rule theory_timescales:
     input:
         traces=retention_traces(),
     output:
-        verdict=f"{RESULTS}/theory/timescales.json",
-        figure=report(f"{RESULTS}/theory/timescales.png", caption="../report/theory.rst", category="Theory"),
+        verdict=f"{RESULTS}/theory/seed{{seed}}/timescales.json",
+        figure=report(f"{RESULTS}/theory/seed{{seed}}/timescales.png", caption="../report/theory.rst", category="Theory"),
     log:
-        "logs/theory/timescales.log",
+        "logs/theory/timescales_seed{seed}.log",
     benchmark:
-        "benchmarks/theory/timescales.tsv"
+        "benchmarks/theory/timescales_seed{seed}.tsv"
     conda:
         "../../envs/adaptive-retention.yaml"
     params:
@@ -87,12 +98,12 @@ rule theory_timescales:
 rule theory_generalisation:
     """Thm. 1: train/test gap against M/T under random retention (SST-2, frozen embeddings, logistic regression)."""
     output:
-        verdict=f"{RESULTS}/theory/generalisation.json",
-        figure=report(f"{RESULTS}/theory/generalisation.png", caption="../report/theory.rst", category="Theory"),
+        verdict=f"{RESULTS}/theory/seed{{seed}}/generalisation.json",
+        figure=report(f"{RESULTS}/theory/seed{{seed}}/generalisation.png", caption="../report/theory.rst", category="Theory"),
     log:
-        "logs/theory/generalisation.log",
+        "logs/theory/generalisation_seed{seed}.log",
     benchmark:
-        "benchmarks/theory/generalisation.tsv"
+        "benchmarks/theory/generalisation_seed{seed}.tsv"
     conda:
         "../../envs/adaptive-retention.yaml"
     params:
@@ -100,7 +111,7 @@ rule theory_generalisation:
         n_train=config["theory"]["n_train"],
         data_dir=config["data_dir"],
     shell:
-        "{params.script} --out {output.verdict:q} --n-train {params.n_train} --data-dir {params.data_dir:q} > {log:q} 2>&1"
+        "{params.script} --out {output.verdict:q} --seed {wildcards.seed} --n-train {params.n_train} --data-dir {params.data_dir:q} > {log:q} 2>&1"
 
 
 rule theory_complexity:
@@ -123,15 +134,10 @@ rule theory_complexity:
 
 
 rule theory_summary:
-    """The seven claims and their verdicts in one table."""
+    """The seven claims and their verdicts in one table, one verdict per seed and whether they agree."""
     input:
-        rules.theory_duality.output.slack,
-        rules.theory_gradient_bias.output.verdict,
-        rules.theory_variance.output.verdict,
-        rules.theory_timescales.output.verdict,
-        rules.theory_duality.output.gap,
-        rules.theory_generalisation.output.verdict,
-        rules.theory_complexity.output.verdict,
+        seeded=expand(theory_seeded(), seed=config["theory"]["seeds"]),
+        complexity=rules.theory_complexity.output.verdict,
     output:
         csv=report(f"{RESULTS}/theory/summary.csv", caption="../report/theory_summary.rst", category="Theory"),
         markdown=f"{RESULTS}/theory/summary.md",
