@@ -34,15 +34,18 @@ def tidy(paths: list[str]) -> pd.DataFrame:
             if missing:
                 raise SystemExit(f"aggregate: result {p} lacks identity field(s) {missing}: it predates run plans; evaluate it again")
             rows.extend(_rows(r, p))
-    return pd.DataFrame(rows, columns=[*IDENTITY, "method", "ratio", "metric", "value", "kept_fraction", "n_examples",
+    return pd.DataFrame(rows, columns=[*IDENTITY, "method", "ratio", "metric", "value", "chance", "kept_fraction", "n_examples",
                                        "wall_seconds", "file"])
 
 
 def _rows(r: dict, p) -> list[dict]:
-    """One row per metric of one evaluation result."""
+    """One row per metric of one evaluation result (`chance`: the metric of the best constant prediction on the same
+    examples; NaN for results written before it was recorded)."""
     kept = r.get("kept_fraction_tokens") or {}
+    chance = r.get("chance") or {}
     return [{**{k: r[k] for k in IDENTITY}, "method": r["method"], "ratio": r["ratio"] if r["ratio"] is not None else np.nan,
-             "metric": metric, "value": value, "kept_fraction": float(np.mean(list(kept.values()))) if kept else 1.0,
+             "metric": metric, "value": value, "chance": chance.get(metric, np.nan),
+             "kept_fraction": float(np.mean(list(kept.values()))) if kept else 1.0,
              "n_examples": r["n_examples"], "wall_seconds": r["wall_seconds"], "file": str(p)} for metric, value in r["metrics"].items()]
 
 
@@ -57,6 +60,7 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
     out = g["value"].agg(mean="mean", std=lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else float("nan"),
                          ci95=lambda v: ci95(np.asarray(v)), n_seeds="count").reset_index()
     out["kept_fraction"] = g["kept_fraction"].mean().values
+    out["chance"] = g["chance"].mean().values
     return out
 
 

@@ -22,6 +22,7 @@ from adaptive_retention.methods import TABLE_METHODS, label
 from adaptive_retention.plan import REFERENCE, quality_table_name
 
 PAPER = Path(__file__).resolve().parent / "paper_values.csv"
+CHANCE = "Chance (best constant prediction)"
 
 
 def main_runs(frame: pd.DataFrame) -> pd.DataFrame:
@@ -63,12 +64,14 @@ def quality_table(summary: pd.DataFrame, paper: pd.DataFrame, budget: float) -> 
                 pv = float(p[method]) if method in p.index else np.nan
                 rows.append({"budget": budget, "method": method, "task": task, "metric": metric, "mean": mean, "ci95": ci,
                              "n_seeds": int(ours["n_seeds"].iloc[0]), "pct_of_full": 100 * mean / full_mean if full_mean else np.nan,
-                             "paper": pv, "diff_vs_paper": mean - pv, "paper_pct_of_full": 100 * pv / pfull})
+                             "paper": pv, "diff_vs_paper": mean - pv, "paper_pct_of_full": 100 * pv / pfull,
+                             "chance": float(ours["chance"].iloc[0])})
     return pd.DataFrame(rows)
 
 
 def quality_markdown(table: pd.DataFrame) -> str:
-    """Wide view: methods × (task metric); each cell 'ours ± CI (paper P, Δ D) · % of full'."""
+    """Wide view: methods × (task metric); each cell 'ours ± CI (paper P, Δ D) · % of full'; a last row, the chance level
+    (the best constant prediction on the same examples)."""
     if table.empty:
         return "(no results at this budget)\n"
 
@@ -80,6 +83,8 @@ def quality_markdown(table: pd.DataFrame) -> str:
     t = table.assign(column=table.task + " " + table.metric, cell=table.apply(cell, axis=1))
     wide = t.pivot(index="method", columns="column", values="cell").reindex([m for m in TABLE_METHODS if m in set(t.method)])
     wide.index = [label(m) for m in wide.index]
+    chance = t.groupby("column")["chance"].mean()
+    wide.loc[CHANCE] = [f"{chance[c]:.1f}" if c in chance and not np.isnan(chance[c]) else "–" for c in wide.columns]
     return wide.fillna("–").to_markdown() + "\n"
 
 

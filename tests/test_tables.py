@@ -11,13 +11,13 @@ from adaptive_retention.plan import variant_name
 from analysis import aggregate, tables
 
 
-def _result(tmp_path, seed, method, ratio, acc, budget=None, study=None, kept=None, sweep=(None, None)):
+def _result(tmp_path, seed, method, ratio, acc, budget=None, study=None, kept=None, sweep=(None, None), chance=50.9):
     """One evaluation record as `evaluate` writes it: the run's identity fields, then the result. The file lives in an
     arbitrary folder: analysis must not read anything from the path."""
     variant = variant_name(budget, study)
     r = {"run": f"sst2/{variant}/seed{seed}", "task": "sst2", "variant": variant, "budget": budget, "study": study,
          "sweep_param": sweep[0], "sweep_value": sweep[1], "seed": seed, "method": method, "ratio": ratio,
-         "metrics": {"accuracy": acc}, "n_examples": 872, "wall_seconds": 1.0, "kept_fraction": kept or {},
+         "metrics": {"accuracy": acc}, "chance": {"accuracy": chance}, "n_examples": 872, "wall_seconds": 1.0, "kept_fraction": kept or {},
          "kept_fraction_tokens": kept or {}, "checkpoint": "nowhere"}
     p = tmp_path / f"bundle_{abs(hash(r['run'])) % 10**8}.json"
     existing = json.loads(p.read_text()) if p.exists() else []
@@ -53,6 +53,7 @@ def test_means_cis_and_paper_cells(summary):
     assert (t.n_seeds == 3).all()
     md = tables.quality_markdown(t.reset_index())
     assert "89.0 ± " in md and "(paper 91.5, Δ -2.5)" in md and "Adaptive Retention" in md
+    assert (t.chance == 50.9).all() and md.splitlines()[-1].startswith(f"| {tables.CHANCE}") and "| 50.9" in md.splitlines()[-1]
 
 
 def test_thirty_percent_table_uses_the_other_paper_values(summary):

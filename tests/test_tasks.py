@@ -136,3 +136,18 @@ def test_per_example_scores_average_to_the_metrics(labelled):
 def test_greedy_oracle_picks_the_matching_sentences():
     sents = ["cells were counted .", "the weather was nice .", "mice were treated ."]
     assert summarization.greedy_oracle(sents, "cells counted and mice treated .", k=3) == [0, 2]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 4), min_size=1, max_size=40))
+def test_chance_is_the_best_constant_prediction(gold):
+    """The chance level the tables state: no constant label scores more accuracy than the majority label; a prediction
+    that reads nothing scores 0 on QA and summarisation."""
+    examples = [{"label": g} for g in gold]
+    chance = classification.score(classification.constant_prediction(examples), examples, num_labels=5)
+    best = max(classification.score([c] * len(gold), examples, num_labels=5)["accuracy"] for c in range(5))
+    assert chance["accuracy"] == pytest.approx(best) == pytest.approx(100 * max(map(gold.count, set(gold))) / len(gold))
+    qa_ex = [{"answers": {"text": ["Paris"]}}] * 2
+    assert qa.score(qa.constant_prediction(qa_ex), qa_ex) == {"exact_match": 0.0, "f1": 0.0}
+    sum_ex = [{"abstract": "the cat sat"}]
+    assert set(summarization.score(summarization.constant_prediction(sum_ex), sum_ex).values()) == {0.0}

@@ -110,6 +110,7 @@ def test_evaluate_writes_one_json_per_method_and_ratio(tiny_model, tmp_path):
         each = r["per_example"]  # the same examples in the same order in every result: what paired tests pair
         assert each["id"] == results[0]["per_example"]["id"] and len(set(each["id"])) == 40
         assert sum(each["accuracy"]) / 40 == pytest.approx(r["metrics"]["accuracy"]) and len(each["prediction"]) == 40
+        assert r["chance"] == results[0]["chance"] and 50.0 <= r["chance"]["accuracy"] <= 100.0  # majority label, 2 classes
     full = json.loads((tmp_path / "eval" / "full.json").read_text())
     assert full["kept_fraction"]["1"] == 1.0
 

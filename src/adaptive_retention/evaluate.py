@@ -1,7 +1,8 @@
 """Evaluate one checkpoint under several token-selection methods and budgets.
 
 Writes one JSON per (method, ratio): the run's identity (run id, task, variant, budget, study, seed),
-method, ratio, split, n_examples, the task's metrics, the measured kept fraction per retention layer,
+method, ratio, split, n_examples, the task's metrics, `chance` (the same metrics of the best constant prediction: the
+majority label, an empty answer or summary), the measured kept fraction per retention layer,
 wall seconds, and `per_example` (each example's id and its share of every metric that is a mean; the class
 predictions): what paired tests compare. Analysis groups on these fields, never on file paths.
 A checkpoint trained without retention can still be evaluated with the baseline selectors: they
@@ -122,6 +123,7 @@ class _Loaded:
     device: torch.device
     identity: dict  # the run's, copied into every result
     checkpoint: str
+    chance: dict  # the metrics of the best constant prediction on these examples (kind.constant_prediction)
 
     @property
     def retention(self) -> Retention | None:
@@ -139,6 +141,10 @@ def _check_fits(run: dict, cfg: EvalConfig, checkpoint) -> None:
                          "use full / random / truncation / heavy_hitter")
 
 
+def num_labels_of(run: dict) -> int | None:
+    return len(run.get("labels", [])) or None
+
+
 def _load(checkpoint, cfg: EvalConfig) -> _Loaded:
     device = pick_device(cfg.device)
     model, tokenizer, run = load_checkpoint(checkpoint, device)
@@ -154,7 +160,9 @@ def _load(checkpoint, cfg: EvalConfig) -> _Loaded:
     if run.get("retention") is None and any(m != "full" for m in cfg.plan):
         apply_retention(model, RetentionConfig.from_dict(cfg.retention or {}), tokenizer.all_special_ids)
     identity = {**identity_of(run, str(checkpoint)), **cfg.identity}
-    return _Loaded(model, tokenizer, run, kind, examples, features, origin, split, device, identity, str(checkpoint))
+    chance = kind.score(kind.constant_prediction(examples), examples, num_labels=num_labels_of(run))
+    return _Loaded(model, tokenizer, run, kind, examples, features, origin, split, device, identity, str(checkpoint), chance)
+
 
 
 def _selecting(loaded: _Loaded, sel: Selection, seed: int):
@@ -175,14 +183,14 @@ def evaluate_one(loaded: _Loaded, sel: Selection, cfg: EvalConfig, progress: boo
     k = run["train_config"].get("k", 3)
     predictions = loaded.kind.predict(outputs, loaded.features, loaded.examples, k=k)
     each = loaded.kind.per_example(predictions, loaded.examples)
-    metrics = loaded.kind.score(predictions, loaded.examples, num_labels=len(run.get("labels", [])) or None, each=each)
+    metrics = loaded.kind.score(predictions, loaded.examples, num_labels=num_labels_of(run), each=each)
     boundaries = loaded.retention.boundaries if loaded.retention is not None else ()
     per_example = {"id": [e.get("id", i) for i, e in enumerate(loaded.examples)], **each}
     if get_task(task).kind == "classification":
         per_example["prediction"] = predictions
     return {**loaded.identity, "method": sel.method, "ratio": sel.ratio, "tau": sel.tau, "eval_seed": cfg.seed, "split": loaded.split,
             "origin": loaded.origin, "n_examples": len(loaded.examples), "n_features": len(loaded.features), "metrics": metrics,
-            **kept_summary(kept, boundaries), "wall_seconds": wall, "checkpoint": loaded.checkpoint,
+            "chance": loaded.chance, **kept_summary(kept, boundaries), "wall_seconds": wall, "checkpoint": loaded.checkpoint,
             "trained_retention": run.get("retention"), "device": str(loaded.device), "per_example": per_example}
 
 

@@ -36,6 +36,12 @@ def per_example(predictions: list[int], examples: list[dict], **_) -> dict[str, 
     return {"accuracy": correct, "f1_micro": correct}
 
 
+def constant_prediction(examples: list[dict]) -> list[int]:
+    """The best constant prediction on these examples (the majority label): the chance level of every table."""
+    labels = [e["label"] for e in examples]
+    return [max(set(labels), key=lambda y: (labels.count(y), -y))] * len(labels)
+
+
 def score(predictions: list[int], examples: list[dict], num_labels: int | None = None, **_) -> dict[str, float]:
     gold = [e["label"] for e in examples]
     labels = list(range(num_labels)) if num_labels else None

@@ -110,6 +110,11 @@ def per_example(predictions: list[str], examples: list[dict], **_) -> dict[str, 
             "f1": [100.0 * max(f1(p, g) for g in e["answers"]["text"]) for p, e in zip(predictions, examples)]}
 
 
+def constant_prediction(examples: list[dict]) -> list[str]:
+    """A prediction that reads nothing (the empty answer): the chance level of every table."""
+    return [""] * len(examples)
+
+
 def score(predictions: list[str], examples: list[dict], each: dict | None = None, **_) -> dict[str, float]:
     """The means of `per_example` (`each`, if already computed)."""
     each = per_example(predictions, examples) if each is None else each

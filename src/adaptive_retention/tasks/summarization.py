@@ -112,6 +112,11 @@ def per_example(predictions: list[str], examples: list[dict], **_) -> dict[str, 
     return {t: [100.0 * s[t].fmeasure for s in scores] for t in ROUGE_TYPES}
 
 
+def constant_prediction(examples: list[dict]) -> list[str]:
+    """A prediction that reads nothing (the empty summary): the chance level of every table."""
+    return [""] * len(examples)
+
+
 def score(predictions: list[str], examples: list[dict], each: dict | None = None, **_) -> dict[str, float]:
     """The means of `per_example` (`each`, if already computed: ROUGE is the slow part of scoring)."""
     each = per_example(predictions, examples) if each is None else each
