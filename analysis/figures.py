@@ -22,6 +22,7 @@ from adaptive_retention.io import save_figure
 from adaptive_retention.methods import BASELINES, label
 from adaptive_retention.plan import REFERENCE
 
+from .aggregate import ci95
 from .tables import headline, main_runs
 
 
@@ -99,7 +100,8 @@ AXES = {"beta": "temperature β", "gamma": "stretch γ", "zeta": "stretch ζ"}
 
 
 def sensitivity_figure(tidy: pd.DataFrame, caption: str):
-    """Figure 2: quality of the study runs against β, γ and ζ (the reference run sits at the defaults)."""
+    """Figure 2: quality of the study runs against β, γ and ζ (the reference run sits at the defaults): each seed a dot,
+    the mean with its 95 % interval over seeds, the chance level and the full model's score as lines."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -107,17 +109,28 @@ def sensitivity_figure(tidy: pd.DataFrame, caption: str):
     study = headline(tidy[tidy.study.notna() & (tidy.method == "learned")])
     if study.empty:
         return None
+    task, metric = study.task.iloc[0], study.metric.iloc[0]
+    full = headline(main_runs(tidy))
+    full = full[(full.task == task) & (full.method == "full")].value
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.4), sharey=True)
     ref = study[study.study == REFERENCE]
     for ax, (param, default) in zip(axes, DEFAULTS.items()):
-        pts = [(default, ref.value.mean())] if len(ref) else []
-        pts += [(value, part.value.mean()) for value, part in study[study.sweep_param == param].groupby("sweep_value")]
-        if pts:
-            xs, ys = zip(*sorted(pts))
-            ax.plot(xs, ys, "o-")
+        groups = ([(default, ref.value)] if len(ref) else [])
+        groups += [(value, part.value) for value, part in study[study.sweep_param == param].groupby("sweep_value")]
+        if groups:
+            groups.sort(key=lambda g: g[0])
+            xs = [x for x, _ in groups]
+            for x, values in groups:
+                ax.plot([x] * len(values), values, ".", color="grey", alpha=0.6)
+            ax.errorbar(xs, [v.mean() for _, v in groups], yerr=[ci95(v.to_numpy()) for _, v in groups], fmt="o-", capsize=3,
+                        label=f"mean ± 95 % CI ({study.seed.nunique()} seed(s))")
             ax.axvline(default, color="grey", lw=0.8, ls=":", label=f"default {default}")
-        ax.set(xlabel=AXES[param], ylabel=f"{study.task.iloc[0]} {study.metric.iloc[0]}")
-        ax.legend(fontsize=7)
+        if study.chance.notna().any():
+            ax.axhline(study.chance.mean(), color="red", lw=0.8, ls="--", label="chance (best constant prediction)")
+        if len(full):
+            ax.axhline(full.mean(), color="black", lw=0.8, ls="-.", label="full model")
+        ax.set(xlabel=AXES[param], ylabel=f"{task} {metric}")
+        ax.legend(fontsize=6)
     fig.suptitle(f"Figure 2: sensitivity to the Hard-Concrete parameters (learned retention at ρ = {study.ratio.iloc[0]:g}). {caption}",
                  fontsize=8)
     fig.tight_layout()

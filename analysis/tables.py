@@ -125,6 +125,7 @@ def ablation_table(summary: pd.DataFrame) -> pd.DataFrame:
         first = part.iloc[0]
         rows.append({"task": task, "budget": float(first.budget), "run": label(method) if method == "threshold" else first.study,
                      "study": first.study, "variant": variant, "metric": first.metric, "mean": float(first["mean"]),
+                     "ci95": float(first.ci95), "n_seeds": int(first.n_seeds), "chance": float(first.chance),
                      "kept_fraction": float(first.kept_fraction)})
     t = pd.DataFrame(rows)
     if t.empty:

@@ -120,6 +120,17 @@ def test_warm_start_points_retention_runs_at_their_full_run():
     assert not any("init_from" in r.train for r in build_plan(workflow_config("test.yaml", warm_start=False), "P").runs.values())
 
 
+def test_study_seeds_repeat_every_study_run_warm_starting_from_a_full_run_that_exists():
+    cfg = workflow_config("test.yaml", warm_start=True)
+    default = build_plan(cfg, "P").study_runs()
+    plan = build_plan({**cfg, "study": {**cfg["study"], "seeds": [cfg["seeds"][0], 7]}}, "P")
+    assert {r.seed for r in default} == {cfg["seeds"][0]} and len(plan.study_runs()) == 2 * len(default)
+    full_ids = {r.id for r in plan.runs.values() if r.budget is None}
+    for run in plan.study_runs():  # seed 7 has no full run in the grid: the first seed's
+        full = plan.run(run.task, None, run.seed if run.seed in cfg["seeds"] else cfg["seeds"][0])
+        assert run.train["init_from"] == f"results/test/{full.id}/model" and full.id in full_ids
+
+
 @pytest.mark.parametrize("change,message", [
     ({"train": {"etaa": 0.1}}, "config tasks.sst2: unknown training config key(s) ['etaa']"),
     ({"retention": {"scorer": "gru"}}, "unknown scorer 'gru'"),

@@ -68,6 +68,23 @@ def test_ablation_table_against_reference(summary):
     assert t.loc["beta1", "diff_vs_reference"] == pytest.approx(-2.0) and t.loc["reference", "diff_vs_reference"] == 0.0
 
 
+def test_study_over_seeds_shows_its_noise(summary, tmp_path):
+    """Table 3 and Figure 2 with two study seeds: means over seeds, their interval, every seed on the figure."""
+    _result(tmp_path, 1, "learned", 0.5, 87.0, 0.5, "reference")
+    _result(tmp_path, 1, "learned", 0.5, 80.0, 0.5, "beta1", sweep=("beta", 1.0))
+    df = aggregate.tidy(sorted(str(p) for p in tmp_path.glob("bundle_*.json")))
+    t = tables.ablation_table(aggregate.summarise(df)).set_index("run")
+    assert t.loc["reference", "mean"] == 86.0 and t.loc["reference", "n_seeds"] == 2
+    assert t.loc["reference", "ci95"] == pytest.approx(stats.t.ppf(0.975, 1) * np.std([85.0, 87.0], ddof=1) / np.sqrt(2))
+    assert t.loc["beta1", "diff_vs_reference"] == pytest.approx(81.5 - 86.0) and t.loc["beta1", "chance"] == 50.9
+    from analysis.figures import sensitivity_figure
+
+    beta = sensitivity_figure(df, "test").axes[0]
+    dots = [line for line in beta.lines if line.get_marker() == "."]
+    assert sorted(sorted(line.get_ydata()) for line in dots) == [[80.0, 83.0], [85.0, 87.0]]  # each seed shown
+    assert any(line.get_ydata()[0] == 50.9 for line in beta.lines)  # the chance level
+
+
 def test_kept_per_block_from_evaluations():
     evals = [{"task": "sst2", "method": "learned", "ratio": 0.3, "seed": s, "budget": 0.3, "study": None,
               "kept_fraction": {"1": 0.3 + 0.01 * s, "3": 0.2}} for s in range(2)]

@@ -158,8 +158,8 @@ def build_plan(config: dict, prepared_dir: str, local_models=()) -> Plan:
         problems.append(f"config study.task: {study['task']!r} is not one of tasks {list(config['tasks'])}")
     specs = [(t, b, s, None, None) for t in config["tasks"] for b in [None, *config["budgets"]] for s in config["seeds"]]
     if study["enabled"] and not problems:
-        specs += [(study["task"], min(config["budgets"]), config["seeds"][0], name, (switches, sweep))
-                  for name, switches, sweep in _study_entries(study)]
+        specs += [(study["task"], min(config["budgets"]), seed, name, (switches, sweep))
+                  for seed in study.get("seeds") or config["seeds"][:1] for name, switches, sweep in _study_entries(study)]
     for task, budget, seed, name, entry in specs:
         switches, sweep = entry or ({}, None)
         keys = {"model": config["model"], **config["train"], **config["tasks"][task].get("train", {}),
@@ -168,8 +168,9 @@ def build_plan(config: dict, prepared_dir: str, local_models=()) -> Plan:
         model = backbone(keys["model"], prepared_dir, local_models) if isinstance(keys["model"], str) else keys["model"]
         train = {**keys, "task": task, "seed": seed, "model": model, "source": "prepared", "data_dir": data_dir,
                  "retention": None if budget is None else {**config["retention"], **switches.get("retention", {}), "ratio": budget}}
-        if budget is not None and config.get("warm_start"):  # from the full model of the same task and seed
-            train["init_from"] = f"{config['results_dir']}/{run_id(task, FULL, seed)}/model"
+        if budget is not None and config.get("warm_start"):  # from the full model of the same task and seed (a study seed
+            full_seed = seed if seed in config["seeds"] else config["seeds"][0]  # the grid does not train: the first seed's)
+            train["init_from"] = f"{config['results_dir']}/{run_id(task, FULL, full_seed)}/model"
         run = Run(task, seed, budget, train, {}, name, sweep)
         run = replace(run, evaluate={"plan": _eval_plan(config, budget, name), "size": config["tasks"][task].get("eval_size"),
                                      "tau": config.get("threshold_tau") or 0.5, "source": "prepared", "data_dir": data_dir,
