@@ -104,6 +104,20 @@ def test_the_test_config_plan():
     assert beta.evaluate["identity"] == beta.identity()
 
 
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "config").glob("*.yaml")))
+def test_every_shipped_config_validates_and_plans(name):
+    assert build_plan(workflow_config(name), "P").runs
+
+
+def test_the_default_run_trains_cuad_not_squad_warm_started_and_distilled():
+    config = workflow_config("config.yaml")
+    plan = build_plan(config, "P")
+    assert list(config["tasks"]) == ["sst2", "imdb", "cuad"] and "squad" in workflow_config("squad.yaml")["tasks"]
+    for run in plan.retention_runs():
+        assert (run.train.get("init_from") is not None) == (run.study != "paper_recipe")
+    assert {r.seed for r in plan.study_runs()} == {0, 1} and len(config["theory"]["seeds"]) == 3
+
+
 def test_the_paper_plan_resolves_hub_models_to_snapshots():
     plan = build_plan(workflow_config("paper.yaml"), "P")
     assert len(plan.runs) == 6 * 3 * 3 + 14
@@ -118,6 +132,17 @@ def test_warm_start_points_retention_runs_at_their_full_run():
         full = plan.run(run.task, None, run.seed)
         assert run.train.get("init_from") == (None if run.budget is None else f"results/test/{full.id}/model")
     assert not any("init_from" in r.train for r in build_plan(workflow_config("test.yaml", warm_start=False), "P").runs.values())
+
+
+def test_distillation_is_for_retention_runs_and_a_study_run_may_start_cold():
+    cfg = workflow_config("test.yaml", warm_start=True, train={"distill_weight": 1.0})
+    cfg["study"] = {**cfg["study"], "ablations": {"paper_recipe": {"warm_start": False, "train": {"distill_weight": 0}}}}
+    plan = build_plan(cfg, "P")
+    for run in plan.runs.values():  # the full run is the teacher: no distillation keys, no error for lacking init_from
+        assert ("distill_weight" in run.train) == (run.budget is not None)
+    paper = next(r for r in plan.study_runs() if r.study == "paper_recipe")
+    assert "init_from" not in paper.train and paper.train["distill_weight"] == 0
+    assert all(r.train["init_from"] and r.train["distill_weight"] == 1.0 for r in plan.retention_runs() if r.study != "paper_recipe")
 
 
 def test_study_seeds_repeat_every_study_run_warm_starting_from_a_full_run_that_exists():

@@ -125,7 +125,7 @@ def _owned_problems(config: dict, study: dict) -> list[str]:
 
 
 def _study_entries(study: dict) -> list[tuple[str, dict, tuple | None]]:
-    """(name, {train, retention} switches, sweep) of every study run: the reference, the ablations, β/γ/ζ values."""
+    """(name, {train, retention, warm_start} switches, sweep) of every study run: the reference, the ablations, β/γ/ζ."""
     entries = [(REFERENCE, {}, None)] + [(name, switches, None) for name, switches in study["ablations"].items()]
     for param in SWEPT:
         entries += [(f"{param}{v:g}", {"retention": {param: v}}, (param, float(v))) for v in study.get(param, [])]
@@ -168,7 +168,10 @@ def build_plan(config: dict, prepared_dir: str, local_models=()) -> Plan:
         model = backbone(keys["model"], prepared_dir, local_models) if isinstance(keys["model"], str) else keys["model"]
         train = {**keys, "task": task, "seed": seed, "model": model, "source": "prepared", "data_dir": data_dir,
                  "retention": None if budget is None else {**config["retention"], **switches.get("retention", {}), "ratio": budget}}
-        if budget is not None and config.get("warm_start"):  # from the full model of the same task and seed (a study seed
+        if budget is None:  # the full run is the teacher: distillation keys are about retention runs
+            for key in ("distill_weight", "distill_temperature"):
+                train.pop(key, None)
+        elif switches.get("warm_start", config.get("warm_start")):  # from the full model of the same task and seed (a study seed
             full_seed = seed if seed in config["seeds"] else config["seeds"][0]  # the grid does not train: the first seed's)
             train["init_from"] = f"{config['results_dir']}/{run_id(task, FULL, full_seed)}/model"
         run = Run(task, seed, budget, train, {}, name, sweep)
