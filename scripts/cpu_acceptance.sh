@@ -26,7 +26,7 @@ declare -A TRAIN=(
 declare -A EVAL_SIZE=([sst2]="" [cuad]="" [imdb]="--size 2000")
 declare -A RECIPE=(
   [paper]="budget_quadratic=20"
-  [ours]="budget_quadratic=20 distill_weight=1"  # + init_from=<the seed's full model>
+  [ours]="budget_quadratic=20 distill_weight=1 eta=0.02"  # + init_from=<the seed's full model>
 )
 
 keep() {  # mirror a run's small files into the repo

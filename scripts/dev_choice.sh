@@ -16,10 +16,11 @@ declare -A RECIPE=(
   [warm_distill]="budget_quadratic=20 init_from=$FULL/model distill_weight=1"
   [warm_distill_q5]="budget_quadratic=5 init_from=$FULL/model distill_weight=1"
   [warm_distill_eta05]="budget_quadratic=20 init_from=$FULL/model distill_weight=1 eta=0.05"
+  [warm_distill_eta02]="budget_quadratic=20 init_from=$FULL/model distill_weight=1 eta=0.02"
 )
 $AR train --task sst2 --full --seed 0 --out "$FULL" --quiet --set $BASE
 [ -f "$FULL/dev/done" ] || { $AR evaluate --checkpoint "$FULL/model" --out "$FULL/dev" --split dev --methods full heavy_hitter random truncation --ratios 0.3 --quiet && touch "$FULL/dev/done"; }
-for recipe in paper warm warm_distill warm_distill_q5 warm_distill_eta05; do
+for recipe in paper warm warm_distill warm_distill_q5 warm_distill_eta05 warm_distill_eta02; do
   run="$OUT/sst2/$recipe/seed0"
   /usr/bin/time -f "$recipe %e s wall" $AR train --task sst2 --ratio 0.3 --seed 0 --out "$run" --quiet --set $BASE ${RECIPE[$recipe]}
   [ -f "$run/dev/done" ] || { $AR evaluate --checkpoint "$run/model" --out "$run/dev" --split dev --methods learned --ratios 0.3 --quiet && touch "$run/dev/done"; }
