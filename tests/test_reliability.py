@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from adaptive_retention import train as train_module
 from adaptive_retention.cli import main
-from adaptive_retention.config import EvalConfig, RetentionConfig, TrainConfig
+from adaptive_retention.config import EvalConfig, RetentionConfig, TrainConfig, read_config_file
 from adaptive_retention.io import LOCK_FILE, claimed_folder
 from adaptive_retention.plan import OWNED
 
@@ -53,6 +53,24 @@ def _evaluate(checkpoint, out, *extra):
 
 
 # --- 1. a checkpoint missing its tokenizer files ---------------------------------------------------------------------------
+
+@settings(max_examples=60, deadline=None)
+@given(st.floats(allow_nan=False, allow_infinity=False, min_value=-1e30, max_value=1e30))
+def test_a_number_json_or_yaml_writes_is_read_back_as_that_number(x):
+    """The workflow writes each run's config as JSON (3e-05 for the paper's learning rate) and the CLI reads it with YAML:
+    YAML 1.1 reads 3e-05 as text, which stopped the default run's training jobs."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        for name, text in (("c.json", json.dumps({"lr": x})), ("c.yaml", f"lr: {x!r}\nshort: 3e-5\nquoted: '3e-5'\n")):
+            path = os.path.join(d, name)
+            with open(path, "w") as f:
+                f.write(text)
+            loaded = read_config_file(path)
+            assert loaded["lr"] == x and isinstance(loaded["lr"], float)
+    assert loaded["short"] == 3e-5 and loaded["quoted"] == "3e-5"
+    assert TrainConfig.from_dict({"task": "sst2", "lr": loaded["short"]}).lr == 3e-5
+
 
 def test_checkpoint_missing_tokenizer_files_is_refused_naming_them(checkpoint, tmp_path, capsys):
     broken = tmp_path / "broken"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import typing
 from dataclasses import MISSING, asdict, dataclass, field, fields
 
@@ -363,14 +364,23 @@ def merge(base: dict, extra: dict) -> dict:
 
 
 def read_config_file(path: str) -> dict:
-    """A YAML (or JSON) mapping of config keys; an unreadable file is one clear error."""
+    """A YAML (or JSON) mapping of config keys; an unreadable file is one clear error. Numbers are read as YAML 1.2 and
+    JSON read them: `3e-05` (how json writes 3e-5, and how users write it) is a float, not PyYAML's YAML 1.1 string."""
     import yaml
 
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float", _YAML12_FLOAT, list("-+0123456789."))
     try:
         with open(path, encoding="utf-8") as f:
-            loaded = yaml.safe_load(f) or {}
+            loaded = yaml.load(f, Loader=Loader) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
         raise ValueError(f"cannot read config {path}: {e}") from None
     if not isinstance(loaded, dict):
         raise ValueError(f"config {path}: expected a mapping of keys, got {type(loaded).__name__}")
     return loaded
+
+
+_YAML12_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")  # exponent forms YAML 1.1 misses
