@@ -135,3 +135,17 @@ def test_theory_summary_calls_a_verdict_that_differs_between_seeds_unstable(tmp_
     with pytest.raises(SystemExit, match="complexity"):
         summary.table(paths[:-1])
 
+
+
+def test_every_seeded_theory_rule_passes_its_seed_to_its_check():
+    """A rule whose outputs live under theory/seed<s>/ must hand that seed to its script (one did not: its three
+    'seeds' were the same run)."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "workflow/rules/theory.smk").read_text()
+    rules = re.split(r"\nrule ", text)[1:]
+    seeded = [r for r in rules if "seed{{seed}}" in r]
+    assert len(seeded) == 5  # duality (slackness + duality gap), gradient bias, variance, timescales, generalisation
+    for rule in seeded:
+        assert "--seed {wildcards.seed}" in rule.split("shell:")[1], rule.split(":")[0]

@@ -92,7 +92,7 @@ rule theory_timescales:
         n=config["theory"]["n_problems"],
         steps=config["theory"]["timescale_steps"],
     shell:
-        "{params.script} --out {output.verdict:q} --n-problems {params.n} --steps {params.steps} --traces {input.traces:q} > {log:q} 2>&1"
+        "{params.script} --out {output.verdict:q} --seed {wildcards.seed} --n-problems {params.n} --steps {params.steps} --traces {input.traces:q} > {log:q} 2>&1"
 
 
 rule theory_generalisation:
