@@ -363,6 +363,9 @@ def merge(base: dict, extra: dict) -> dict:
     return out
 
 
+_YAML12_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")  # exponent forms YAML 1.1 misses
+
+
 def read_config_file(path: str) -> dict:
     """A YAML (or JSON) mapping of config keys; an unreadable file is one clear error. Numbers are read as YAML 1.2 and
     JSON read them: `3e-05` (how json writes 3e-5, and how users write it) is a float, not PyYAML's YAML 1.1 string."""
@@ -381,6 +384,3 @@ def read_config_file(path: str) -> dict:
     if not isinstance(loaded, dict):
         raise ValueError(f"config {path}: expected a mapping of keys, got {type(loaded).__name__}")
     return loaded
-
-
-_YAML12_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")  # exponent forms YAML 1.1 misses

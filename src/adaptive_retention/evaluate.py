@@ -164,7 +164,6 @@ def _load(checkpoint, cfg: EvalConfig) -> _Loaded:
     return _Loaded(model, tokenizer, run, kind, examples, features, origin, split, device, identity, str(checkpoint), chance)
 
 
-
 def _selecting(loaded: _Loaded, sel: Selection, seed: int):
     """The model's retention set to this selection for the duration of a `with` block (nothing to set without retention)."""
     if loaded.retention is None:
