@@ -1,4 +1,5 @@
-"""How each training run met its budget: expected kept fraction and λ over the last 10 % of steps.
+"""How each training run met its budget: expected kept fraction and λ over the last 10 % of steps. `gap_se` is the
+standard error of that mean (the per-batch kept fraction is noisy: over 25 steps a true gap of 0.01 can read 0.02).
 
 Reads trace.tsv files only. Usage: python -m analysis.trace_summary RUN_DIR... [--markdown out.md]
 """
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from adaptive_retention.io import TRACE_FILE, read_trace
+from adaptive_retention.io import TRACE_FILE, read_trace, write_atomic
 
 
 def summarise(run: Path, tail: float = 0.1) -> list[dict]:
@@ -24,6 +25,7 @@ def summarise(run: Path, tail: float = 0.1) -> list[dict]:
         target = float(last[f"target_{b}"].iloc[-1])
         rows.append({"run": str(run), "layer": int(b), "steps": len(trace), "target": target,
                      "kept_last10pct_mean": kept.mean(), "kept_last10pct_std": kept.std(), "gap": kept.mean() - target,
+                     "gap_se": kept.std() / len(kept) ** 0.5 if len(kept) > 1 else float("nan"),
                      "lambda_last10pct_mean": lam.mean(), "lambda_last10pct_range": lam.max() - lam.min(),
                      "lambda_max": trace[lam.name].max()})
     return rows
@@ -38,7 +40,7 @@ def main(argv=None) -> int:
     table = pd.DataFrame(rows)
     text = table.to_markdown(index=False, floatfmt=".3f") if len(table) else "(no retention traces)"
     if args.markdown:
-        Path(args.markdown).write_text(text + "\n")
+        write_atomic(args.markdown, text + "\n")
     print(text)
     return 0
 

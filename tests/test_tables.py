@@ -92,3 +92,15 @@ def test_kept_per_block_from_evaluations():
     evals.append({**evals[0], "study": "reference", "kept_fraction": {"1": 0.9}})  # a study run: not in the table
     k = tables.kept_per_block(evals, num_layers=4)
     assert k.kept_fraction.round(4).tolist() == [1.0, 0.305, 0.305, 0.2] and (k.n_seeds == 2).all()
+
+
+def test_trace_summary_gap_and_its_standard_error(tmp_path):
+    """The budget criterion is judged on the last 10 % of steps: their mean kept fraction minus ρ, and its noise."""
+    from analysis import trace_summary
+
+    kept = [0.9] * 90 + [0.32, 0.28] * 5  # the last 10 steps alternate around 0.30
+    rows = ["step\tkept_1\ttarget_1\tlambda_1"] + [f"{i + 1}\t{k}\t0.3\t0.1" for i, k in enumerate(kept)]
+    (tmp_path / "trace.tsv").write_text("\n".join(rows) + "\n")
+    (r,) = trace_summary.summarise(tmp_path)
+    assert r["steps"] == 100 and r["gap"] == pytest.approx(0.0, abs=1e-12)
+    assert r["gap_se"] == pytest.approx(np.std([0.32, 0.28] * 5, ddof=1) / np.sqrt(10))
