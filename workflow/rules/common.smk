@@ -30,6 +30,7 @@ BENCH = {**config["benchmark"], "model": PLAN.timed_model}
 
 wildcard_constraints:
     run="|".join(re.escape(r) for r in RUNS),
+    seed=r"\d+",  # a theory seed (results/theory/seed<s>/)
 
 
 HUB_MODELS = PLAN.hub_models  # snapshot name -> hub id: every backbone a job loads from a prepared snapshot
@@ -141,6 +142,12 @@ def length_sweeps():
 def retention_traces():
     """trace.tsv of every retention training run (what the theory checks read for real-run dynamics)."""
     return run_files(PLAN.retention_runs(), "trace.tsv")
+
+
+def theory_seeded():
+    """The verdict files of one seed's run of the seeded theory checks (patterns in {seed}; rules of theory.smk)."""
+    return [rules.theory_duality.output.slack, rules.theory_gradient_bias.output.verdict, rules.theory_variance.output.verdict,
+            rules.theory_timescales.output.verdict, rules.theory_duality.output.gap, rules.theory_generalisation.output.verdict]
 
 
 def variance_checkpoint():

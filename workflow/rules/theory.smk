@@ -2,16 +2,6 @@
 # seed in config["theory"]["seeds"] (results/theory/seed<s>/): a verdict counts only if every seed gives it.
 
 
-wildcard_constraints:
-    seed=r"\d+",
-
-
-def theory_seeded():
-    """The verdict files of one seed's run of the seeded checks (a pattern in {seed})."""
-    return [rules.theory_duality.output.slack, rules.theory_gradient_bias.output.verdict, rules.theory_variance.output.verdict,
-            rules.theory_timescales.output.verdict, rules.theory_duality.output.gap, rules.theory_generalisation.output.verdict]
-
-
 rule theory_duality:
     """Prop. 1 (slackness) and Lemma 3 (duality gap): exact toy problems and the real runs' traces."""
     input:
