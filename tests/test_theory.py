@@ -136,7 +136,6 @@ def test_theory_summary_calls_a_verdict_that_differs_between_seeds_unstable(tmp_
         summary.table(paths[:-1])
 
 
-
 def test_every_seeded_theory_rule_passes_its_seed_to_its_check():
     """A rule whose outputs live under theory/seed<s>/ must hand that seed to its script (one did not: its three
     'seeds' were the same run)."""

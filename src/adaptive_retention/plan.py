@@ -171,8 +171,8 @@ def build_plan(config: dict, prepared_dir: str, local_models=()) -> Plan:
         if budget is None:  # the full run is the teacher: distillation keys are about retention runs
             for key in ("distill_weight", "distill_temperature"):
                 train.pop(key, None)
-        elif switches.get("warm_start", config.get("warm_start")):  # from the full model of the same task and seed (a study seed
-            full_seed = seed if seed in config["seeds"] else config["seeds"][0]  # the grid does not train: the first seed's)
+        elif switches.get("warm_start", config.get("warm_start")):  # from the full model of the same task and seed
+            full_seed = seed if seed in config["seeds"] else config["seeds"][0]  # a study seed the grid lacks: the first's
             train["init_from"] = f"{config['results_dir']}/{run_id(task, FULL, full_seed)}/model"
         run = Run(task, seed, budget, train, {}, name, sweep)
         run = replace(run, evaluate={"plan": _eval_plan(config, budget, name), "size": config["tasks"][task].get("eval_size"),
