@@ -4,6 +4,8 @@ import math
 
 import pytest
 import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from adaptive_retention.gates import HardConcrete
 from analysis.theory import duality, variance
@@ -86,7 +88,21 @@ def test_hard_concrete_gradient_bias_shrinks_with_beta(toy2):
 def test_group_variance_of_iid_draws_is_sigma2_over_b():
     g = torch.randn(4096, 3, generator=torch.Generator().manual_seed(0)) * 2.0  # total variance 3 × 4 = 12
     for B in (1, 4, 16):
-        assert variance.group_variance(g, B) == pytest.approx(12.0 / B, rel=0.2)
+        assert variance.group_variance(variance.gram(g), B) == pytest.approx(12.0 / B, rel=0.2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(4, 40), p=st.integers(1, 30), B=st.integers(1, 8), seed=st.integers(0, 10_000))
+def test_group_variance_from_gram_equals_the_variance_of_the_group_means(n, p, B, seed):
+    """The Gram form is exact: for any draws, resampled in any order, it equals the total variance of the group means
+    computed from the draws themselves."""
+    assume(n // B >= 2)
+    gen = torch.Generator().manual_seed(seed)
+    g = torch.randn(n, p, generator=gen, dtype=torch.float64) + torch.randn(p, generator=gen, dtype=torch.float64)
+    index = torch.randint(0, n, (n,), generator=gen)
+    means = g[index][: (n // B) * B].view(-1, B, p).mean(1)
+    direct = float(((means - means.mean(0)) ** 2).sum() / (len(means) - 1))
+    assert variance.group_variance(variance.reorder(variance.gram(g), index), B) == pytest.approx(direct, rel=1e-9, abs=1e-12)
 
 
 def test_variance_slope_interval_covers_minus_one_for_iid_draws():
@@ -99,8 +115,9 @@ def test_variance_slope_interval_covers_minus_one_for_iid_draws():
     Bs, covered, covered_ols = [2 ** i for i in range(5)], 0, 0
     for s in range(12):
         g = torch.randn(128, 20, generator=torch.Generator().manual_seed(s))
-        low, high = torch.quantile(variance.bootstrap_slopes(g, Bs, n=100, seed=s), torch.tensor([0.025, 0.975]))
-        fit = stats.linregress([math.log(b) for b in Bs], [math.log(variance.group_variance(g, B)) for B in Bs])
+        G = variance.gram(g)
+        low, high = torch.quantile(variance.bootstrap_slopes(G, Bs, n=100, seed=s), torch.tensor([0.025, 0.975]))
+        fit = stats.linregress([math.log(b) for b in Bs], [math.log(variance.group_variance(G, B)) for B in Bs])
         half = stats.t.ppf(0.975, len(Bs) - 2) * fit.stderr
         covered += bool(low <= -1 <= high)
         covered_ols += bool(fit.slope - half <= -1 <= fit.slope + half)
