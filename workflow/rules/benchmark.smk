@@ -9,7 +9,7 @@ rule efficiency:
         "logs/efficiency/throughput.log",
     benchmark:
         "benchmarks/efficiency/throughput.tsv"
-    threads: 2
+    threads: res("benchmark", "threads")
     resources:
         gpu=lambda wc: res("benchmark", "gpu"),
         runtime=lambda wc: res("benchmark", "runtime"),
@@ -26,7 +26,7 @@ rule efficiency:
         batch=BENCH["batch_size"],
         repeats=BENCH["repeats"],
     shell:
-        "{params.ar} bench --model {params.model:q} --lengths {params.lengths} --ratios {params.ratios} --modes {params.modes} "
+        f"{TORCH_THREADS} " "{params.ar} bench --model {params.model:q} --lengths {params.lengths} --ratios {params.ratios} --modes {params.modes} "
         "--selectors {params.selectors} --batch-size {params.batch} --repeats {params.repeats} --quiet --out {output:q} > {log:q} 2>&1"
 
 
@@ -44,7 +44,7 @@ rule length_sweep:
         "benchmarks/efficiency/length_sweep_{attn}.tsv"
     wildcard_constraints:
         attn="sdpa|eager",
-    threads: 2
+    threads: res("benchmark", "threads")
     resources:
         gpu=lambda wc: res("benchmark", "gpu"),
         runtime=lambda wc: res("benchmark", "runtime"),
@@ -59,5 +59,5 @@ rule length_sweep:
         batch=BENCH["sweep"]["batch_size"],
         repeats=BENCH["sweep"]["repeats"],
     shell:
-        "{params.ar} bench-sweep --model {params.model:q} --attn {wildcards.attn} --lengths {params.lengths} --ratios {params.ratios} "
+        f"{TORCH_THREADS} " "{params.ar} bench-sweep --model {params.model:q} --attn {wildcards.attn} --lengths {params.lengths} --ratios {params.ratios} "
         "--batch-size {params.batch} --repeats {params.repeats} --quiet --out {output.table:q} --fit {output.fit:q} > {log:q} 2>&1"

@@ -6,6 +6,8 @@ import shlex
 import sys
 from pathlib import Path
 
+import yaml
+
 from adaptive_retention.data import DataError, check_available
 from adaptive_retention.io import write_json
 from adaptive_retention.plan import PlanError, backbone, build_plan, data_snapshots, quality_table_name
@@ -16,9 +18,12 @@ RESULTS = config["results_dir"]
 # unless the config names commands (e.g. `adaptive-retention` and `python` inside conda envs)
 AR = config.get("cli") or f"{shlex.quote(sys.executable)} -m adaptive_retention.cli"
 PY = config.get("python") or shlex.quote(sys.executable)
-ANALYSIS = f"PYTHONPATH={shlex.quote(workflow.basedir)} {PY} -m analysis"  # + .aggregate, .tables, .figures, .theory.<check>
+# analysis jobs take one core (Snakemake's default for a rule), and so one torch thread: two jobs on two cores never
+# oversubscribe them (two 2-thread torch processes on 2 cores spent half their time in the kernel, spinning)
+ANALYSIS = f"OMP_NUM_THREADS=1 PYTHONPATH={shlex.quote(workflow.basedir)} {PY} -m analysis"  # + .aggregate, .tables, .figures, .theory.<check>
 PREPARED = config.get("prepared_dir") or f"{RESULTS}/prepared"
 OFFLINE_JOB = "HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1"  # training and evaluation read snapshots only
+TORCH_THREADS = "OMP_NUM_THREADS={threads}"  # a job's torch threads are the cores it holds (resources.<kind>.threads)
 TINY = "resources/tiny-bert"  # the random test backbone, made by rule make_tiny_model (not there yet at start-up)
 
 try:
@@ -103,11 +108,12 @@ def _check_data():
         raise WorkflowError("\n".join(problems))
 
 
-RESOURCE_DEFAULTS = {"gpu": 0, "runtime": 60, "mem_mb": 8000}
+RESOURCE_DEFAULTS = {key: spec["default"] for key, spec in
+                     yaml.safe_load(Path(workflow.basedir, "workflow/schemas/config.schema.yaml").read_text())["$defs"]["resources"]["properties"].items()}
 
 
 def res(kind, key):
-    """Cluster resource of a rule kind (train / evaluate / benchmark), from config.resources or the default."""
+    """Resource of a rule kind (train / evaluate / benchmark), from config.resources or the schema's default."""
     return config.get("resources", {}).get(kind, {}).get(key, RESOURCE_DEFAULTS[key])
 
 

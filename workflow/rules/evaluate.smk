@@ -12,7 +12,7 @@ rule evaluate:
         "logs/evaluate/{run}.log",
     benchmark:
         "benchmarks/evaluate/{run}.tsv"
-    threads: 2
+    threads: res("evaluate", "threads")
     resources:
         gpu=lambda wc: res("evaluate", "gpu"),
         runtime=lambda wc: res("evaluate", "runtime"),
@@ -24,5 +24,5 @@ rule evaluate:
         checkpoint=lambda wc, input: str(Path(input.run).parent),
         per_ratio=lambda wc: f"{RESULTS}/{wc.run}/eval",
     shell:
-        f"{OFFLINE_JOB} " "{params.ar} evaluate --checkpoint {params.checkpoint:q} --config {input.config:q} --out {params.per_ratio:q} "
+        f"{OFFLINE_JOB} {TORCH_THREADS} " "{params.ar} evaluate --checkpoint {params.checkpoint:q} --config {input.config:q} --out {params.per_ratio:q} "
         "--bundle {output.bundle:q} --examples-out {output.examples:q} --quiet > {log:q} 2>&1"

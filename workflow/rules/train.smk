@@ -46,7 +46,7 @@ rule train:
         "logs/train/{run}.log",
     benchmark:
         "benchmarks/train/{run}.tsv"
-    threads: 2
+    threads: res("train", "threads")
     resources:
         gpu=lambda wc: res("train", "gpu"),
         runtime=lambda wc: res("train", "runtime"),
@@ -57,4 +57,4 @@ rule train:
         ar=AR,
         out=lambda wc: f"{RESULTS}/{wc.run}",
     shell:
-        f"{OFFLINE_JOB} " "{params.ar} train --config {input.config:q} --out {params.out:q} --quiet > {log:q} 2>&1"
+        f"{OFFLINE_JOB} {TORCH_THREADS} " "{params.ar} train --config {input.config:q} --out {params.out:q} --quiet > {log:q} 2>&1"
