@@ -80,6 +80,20 @@ def test_missing_task_data_fails_before_training(tmp_path):
     assert out.returncode != 0 and "config tasks.sst2: task 'sst2': no data" in text and "nowhere/glue-sst2" in text, text[-2000:]
 
 
+def test_a_jobs_threads_come_from_its_kind_and_set_its_torch_threads(tmp_path):
+    """resources.train.threads = 1: every train job holds one core and runs one torch thread; evaluate keeps the
+    schema's default (2); analysis jobs run one torch thread (two jobs on two cores never oversubscribe them)."""
+    cfg = yaml.safe_load((ROOT / "config/test.yaml").read_text())
+    cfg["resources"] = {"train": {"threads": 1}}
+    path = tmp_path / "threads.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    text = smk("-n", "-p", "--cores", "2", "--configfile", str(path)).stdout
+    jobs = {m.group(1): m.group(2) for m in re.finditer(r"^rule (\w+):\n(.*?)(?=^\[|^rule |\Z)", text, re.M | re.S)}
+    assert "threads:" not in jobs["train"] and "OMP_NUM_THREADS=1 " in jobs["train"] and "train --config" in jobs["train"]  # 1: not printed
+    assert "threads: 2" in jobs["evaluate"] and "OMP_NUM_THREADS=2 " in jobs["evaluate"]
+    assert "OMP_NUM_THREADS=1 " in jobs["theory_variance"]
+
+
 def test_conda_env_pins_agree_with_pyproject():
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     env = yaml.safe_load((ROOT / "envs/adaptive-retention.yaml").read_text())
