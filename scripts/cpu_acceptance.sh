@@ -4,6 +4,8 @@
 # at 50 % and 30 %), then learned retention at 50 % and 30 % under two recipes, the same seeds:
 #   paper — the paper's loss from the pretrained backbone (+ the quadratic budget term, without which the budget is not met);
 #   ours  — the recipe chosen on the dev split (scripts/dev_choice.sh): warm start from the full model + distillation.
+# Controls on each `ours` checkpoint: random, truncation and heavy-hitter selection at its budget on its own weights
+# ("random (ours)", ...): what its learned ranking adds beyond the extra training a warm-started run gets.
 # Runs go to $OUT (checkpoints: not in git); the small files (evaluation JSONs with per-example scores, traces,
 # summaries) are mirrored into measurements/acceptance/ after each run, which analysis reads. Rerunning skips what is
 # finished and resumes a killed training run. Order: task by task, seed by seed, so complete cells land first.
@@ -37,11 +39,11 @@ keep() {  # mirror a run's small files into the repo
   return 0
 }
 
-evaluate() {  # run, extra evaluate args...
-  local run=$1; shift
-  if [ ! -f "$run/eval/done" ]; then
+evaluate() {  # run, its done-marker in eval/, extra evaluate args...
+  local run=$1 mark=$2; shift 2
+  if [ ! -f "$run/eval/$mark" ]; then
     $AR evaluate --checkpoint "$run/model" --out "$run/eval" "$@" ${EVAL_SIZE[$task]} --quiet
-    touch "$run/eval/done"
+    touch "$run/eval/$mark"
   fi
   keep "$run"
 }
@@ -50,14 +52,18 @@ for task in $TASKS; do
   for seed in $SEEDS; do
     full="$OUT/$task/full/seed$seed"
     /usr/bin/time -f "$task full seed$seed: %e s wall" $AR train --task "$task" --full --seed "$seed" --out "$full" --quiet --set ${TRAIN[$task]}
-    evaluate "$full" --methods full random truncation heavy_hitter --ratios 0.5 0.3
+    evaluate "$full" done --methods full random truncation heavy_hitter --ratios 0.5 0.3
     for recipe in paper ours; do
       for ratio in 0.5 0.3; do
         run="$OUT/$task/$recipe-$ratio/seed$seed"
         warm=""; [ "$recipe" = ours ] && warm="init_from=$full/model"
         /usr/bin/time -f "$task $recipe $ratio seed$seed: %e s wall" $AR train --task "$task" --ratio "$ratio" --seed "$seed" --out "$run" \
           --quiet --set ${TRAIN[$task]} ${RECIPE[$recipe]} $warm
-        evaluate "$run" --methods learned --ratios "$ratio" --set identity.study="$recipe" identity.variant="r$ratio-$recipe"
+        identity="identity.study=$recipe identity.variant=r$ratio-$recipe"
+        evaluate "$run" done --methods learned --ratios "$ratio" --set $identity
+        if [ "$recipe" = ours ]; then
+          evaluate "$run" controls-done --methods random truncation heavy_hitter --ratios "$ratio" --set $identity
+        fi
       done
     done
   done
