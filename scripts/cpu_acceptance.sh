@@ -53,8 +53,8 @@ for task in $TASKS; do
     full="$OUT/$task/full/seed$seed"
     /usr/bin/time -f "$task full seed$seed: %e s wall" $AR train --task "$task" --full --seed "$seed" --out "$full" --quiet --set ${TRAIN[$task]}
     evaluate "$full" done --methods full random truncation heavy_hitter --ratios 0.5 0.3
-    for recipe in paper ours; do
-      for ratio in 0.5 0.3; do
+    for recipe in ours paper; do  # the headline cells first
+      for ratio in 0.3 0.5; do
         run="$OUT/$task/$recipe-$ratio/seed$seed"
         warm=""; [ "$recipe" = ours ] && warm="init_from=$full/model"
         /usr/bin/time -f "$task $recipe $ratio seed$seed: %e s wall" $AR train --task "$task" --ratio "$ratio" --seed "$seed" --out "$run" \
