@@ -11,7 +11,8 @@ if not config:  # no --configfile given: the default run (a --configfile replace
     configfile: "config/config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+CONFIG_SCHEMA = "workflow/schemas/config.schema.yaml"  # every key, type and default (common.smk reads its resource defaults)
+validate(config, CONFIG_SCHEMA)
 
 
 include: "workflow/rules/common.smk"

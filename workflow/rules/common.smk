@@ -109,7 +109,7 @@ def _check_data():
 
 
 RESOURCE_DEFAULTS = {key: spec["default"] for key, spec in
-                     yaml.safe_load(Path(workflow.basedir, "workflow/schemas/config.schema.yaml").read_text())["$defs"]["resources"]["properties"].items()}
+                     yaml.safe_load(Path(workflow.basedir, CONFIG_SCHEMA).read_text())["$defs"]["resources"]["properties"].items()}
 
 
 def res(kind, key):
