@@ -23,6 +23,7 @@ DUAL_MODES = ("per_layer", "global")
 DUAL_UNITS = ("fraction", "tokens")
 DUAL_UPDATES = ("ascent", "fixed", "single_timescale")  # fixed, single_timescale: the paper's ablations
 PROJECTIONS = ("nonnegative", "none")
+BATCHINGS = ("random", "by_length")  # by_length: each batch drawn from examples of similar length (less padding)
 DEVICES = ("auto", "cpu", "cuda")
 SOURCES = ("auto", "local", "hub", "prepared")  # prepared: a snapshot made by prepare.prepare_data (data_dir = its root)
 BENCH_MODES = ("inference", "train_step")
@@ -213,6 +214,7 @@ class TrainConfig:
     max_length: int | None = setting(None, ge=MIN_LENGTH)  # default: the task's
     epochs: float = setting(1.0, gt=0)
     batch_size: int = setting(16, ge=1)
+    batching: str = setting("random", choices=BATCHINGS)  # the paper does not say; train.epoch_batches
     lr: float = setting(3e-5, gt=0)  # backbone and head
     scorer_lr: float = setting(1e-3, gt=0)
     weight_decay: float = setting(0.01, ge=0)

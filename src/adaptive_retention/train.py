@@ -21,6 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .backbones import check_model_name, pick_device, resolve_model_path
+from .batching import epoch_batches
 from .budget import DualController
 from .checkpoint import RUN_FILE, read_run, save_checkpoint
 from .config import RetentionConfig, TrainConfig
@@ -93,6 +94,7 @@ class _Run:
     scheduler: object = None
     controller: DualController | None = None
     teacher: torch.nn.Module | None = None  # the frozen full model distilled from (distill_weight > 0)
+    epoch_batches: tuple[int, list[list[int]]] = (-1, [])  # (epoch, its batches): computed once per epoch
 
 
 def _build(cfg: TrainConfig) -> _Run:
@@ -188,11 +190,13 @@ def _save_resume(run: _Run, trace: list[dict], step: int, path: Path) -> None:
 
 
 def _batch(run: _Run, step: int) -> dict:
-    """The batch of optimiser step `step`: a seeded permutation per epoch, padded to its longest feature."""
+    """The batch of optimiser step `step` (batching.epoch_batches, seeded per epoch), padded to its longest feature."""
     cfg = run.cfg
     epoch, pos = divmod(step, run.steps_per_epoch)
-    order = torch.randperm(len(run.features), generator=torch.Generator().manual_seed(cfg.seed * 100003 + epoch)).tolist()
-    chosen = [run.features[i] for i in order[pos * cfg.batch_size:(pos + 1) * cfg.batch_size]]
+    if run.epoch_batches[0] != epoch:
+        lengths = [len(f["input_ids"]) for f in run.features]
+        run.epoch_batches = (epoch, epoch_batches(lengths, cfg.batch_size, cfg.seed, epoch, cfg.batching))
+    chosen = [run.features[i] for i in run.epoch_batches[1][pos]]
     batch = collate(chosen, run.kind.INPUTS, run.tokenizer.pad_token_id)
     return {k: v.to(run.device) for k, v in batch.items()}
 
