@@ -9,12 +9,13 @@
 # Runs go to $OUT (checkpoints: not in git); the small files (evaluation JSONs with per-example scores, traces,
 # summaries) are mirrored into measurements/acceptance/ after each run, which analysis reads. Rerunning skips what is
 # finished and resumes a killed training run. Order: task by task, seed by seed, so complete cells land first.
-#   bash scripts/cpu_acceptance.sh [OUT=results/acceptance] [TASKS="sst2 cuad imdb"] [SEEDS="0 1 2"]
+#   bash scripts/cpu_acceptance.sh [OUT=results/acceptance] [TASKS="sst2 cuad imdb"] [SEEDS="0 1 2"] [RECIPES="ours paper"]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-results/acceptance}
 TASKS=${2:-sst2 cuad imdb}
 SEEDS=${3:-0 1 2}
+RECIPES=${4:-ours paper}  # the headline cells first
 KEEP=measurements/acceptance
 AR=".venv/bin/adaptive-retention"
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
@@ -53,7 +54,7 @@ for task in $TASKS; do
     full="$OUT/$task/full/seed$seed"
     /usr/bin/time -f "$task full seed$seed: %e s wall" $AR train --task "$task" --full --seed "$seed" --out "$full" --quiet --set ${TRAIN[$task]}
     evaluate "$full" done --methods full random truncation heavy_hitter --ratios 0.5 0.3
-    for recipe in ours paper; do  # the headline cells first
+    for recipe in $RECIPES; do
       for ratio in 0.3 0.5; do
         run="$OUT/$task/$recipe-$ratio/seed$seed"
         warm=""; [ "$recipe" = ours ] && warm="init_from=$full/model"

@@ -123,6 +123,28 @@ def test_full_model_is_trained_by_the_same_command_and_takes_baselines(tiny_mode
         _eval(tmp_path / "full" / "model", ["learned"], [0.3], tmp_path / "e2", size=16)
 
 
+def test_selections_that_keep_every_token_share_one_pass_of_the_full_model(tiny_model, tmp_path, monkeypatch):
+    """Every method at ratio 1.0 computes the full model bit for bit, so evaluate runs that pass once."""
+    from adaptive_retention import evaluate as evaluate_module
+
+    train(_cfg(tiny_model, retention=None), tmp_path / "full", progress=False)
+    alone = {m: _eval(tmp_path / "full" / "model", [m], [1.0], tmp_path / f"alone-{m}", size=40)[0]
+             for m in ("random", "truncation", "heavy_hitter")}
+    calls = []
+    real = evaluate_module.run_features
+    monkeypatch.setattr(evaluate_module, "run_features", lambda *a, **k: calls.append(a[-2]) or real(*a, **k))
+    res = _eval(tmp_path / "full" / "model", {"full": [1.0], "random": [1.0, 0.5], "truncation": [1.0], "heavy_hitter": [1.0]},
+                None, tmp_path / "shared", size=40)
+    assert calls == ["full@1.0", "random@0.5"]
+    assert {(r["method"], r["ratio"]): r["pass_of"] for r in res} == {("full", 1.0): "full@1", ("random", 1.0): "full@1",
+                                                                   ("random", 0.5): "random@0.5", ("truncation", 1.0): "full@1",
+                                                                   ("heavy_hitter", 1.0): "full@1"}
+    shared = {r["method"]: r for r in res if r["ratio"] == 1.0}
+    for m, r in alone.items():  # the separate pass of each method at 1.0 predicted exactly what the shared one did
+        assert shared[m]["per_example"]["prediction"] == r["per_example"]["prediction"] == shared["full"]["per_example"]["prediction"]
+        assert shared[m]["metrics"] == r["metrics"]
+
+
 def test_evaluate_a_data_file(tiny_model, tmp_path):
     train(_cfg(tiny_model), tmp_path / "run", progress=False)
     f = tmp_path / "mine.jsonl"

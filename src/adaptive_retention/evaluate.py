@@ -171,14 +171,26 @@ def _selecting(loaded: _Loaded, sel: Selection, seed: int):
     return loaded.retention.selecting(selector_for(sel.method, loaded.model, seed), sel.tau, 1.0 if sel.ratio is None else sel.ratio)
 
 
-def evaluate_one(loaded: _Loaded, sel: Selection, cfg: EvalConfig, progress: bool) -> dict:
-    """One (method, ratio) over every feature: the result record."""
+def _forward(loaded: _Loaded, sel: Selection, cfg: EvalConfig, progress: bool, passes: dict) -> tuple:
+    """(outputs, kept, seconds, the selection whose pass it is). At ratio 1.0 every method keeps every token
+    (`Retention._forward_eval`: the same computation whatever scored the tokens), so those selections share one pass;
+    tests/test_train_evaluate.py checks it against separate passes."""
+    key = "everything" if sel.ratio == 1.0 and sel.tau is None else sel
+    if key not in passes:
+        with _selecting(loaded, sel, cfg.seed):
+            t0 = time.perf_counter()
+            outputs, kept = run_features(loaded.model, loaded.features, loaded.kind.INPUTS, loaded.tokenizer.pad_token_id,
+                                         get_task(loaded.run["task"]).kind, cfg.batch_size, loaded.device,
+                                         f"{sel.method}@{sel.ratio}", progress)
+            passes[key] = (outputs, kept, time.perf_counter() - t0, sel)
+    return passes[key]
+
+
+def evaluate_one(loaded: _Loaded, sel: Selection, cfg: EvalConfig, progress: bool, passes: dict | None = None) -> dict:
+    """One (method, ratio) over every feature: the result record. `passes`: forward passes already made on this
+    checkpoint, which one that keeps every token reuses."""
     task, run = loaded.run["task"], loaded.run
-    with _selecting(loaded, sel, cfg.seed):
-        t0 = time.perf_counter()
-        outputs, kept = run_features(loaded.model, loaded.features, loaded.kind.INPUTS, loaded.tokenizer.pad_token_id,
-                                     get_task(task).kind, cfg.batch_size, loaded.device, f"{sel.method}@{sel.ratio}", progress)
-        wall = time.perf_counter() - t0
+    outputs, kept, wall, made_by = _forward(loaded, sel, cfg, progress, {} if passes is None else passes)
     k = run["train_config"].get("k", 3)
     predictions = loaded.kind.predict(outputs, loaded.features, loaded.examples, k=k)
     each = loaded.kind.per_example(predictions, loaded.examples)
@@ -189,7 +201,8 @@ def evaluate_one(loaded: _Loaded, sel: Selection, cfg: EvalConfig, progress: boo
         per_example["prediction"] = predictions
     return {**loaded.identity, "method": sel.method, "ratio": sel.ratio, "tau": sel.tau, "eval_seed": cfg.seed, "split": loaded.split,
             "origin": loaded.origin, "n_examples": len(loaded.examples), "n_features": len(loaded.features), "metrics": metrics,
-            "chance": loaded.chance, **kept_summary(kept, boundaries), "wall_seconds": wall, "checkpoint": loaded.checkpoint,
+            "chance": loaded.chance, **kept_summary(kept, boundaries), "wall_seconds": wall,
+            "pass_of": f"{made_by.method}@{made_by.ratio:g}" if made_by.ratio is not None else made_by.method, "checkpoint": loaded.checkpoint,
             "trained_retention": run.get("retention"), "device": str(loaded.device), "per_example": per_example}
 
 
@@ -203,9 +216,9 @@ def evaluate(checkpoint: str | Path, cfg: EvalConfig, out_dir: str | Path, progr
         check_writable(path)
     with claimed_folder(out_dir):  # writable and ours before any compute
         loaded = _load(checkpoint, cfg)
-        results = []
+        results, passes = [], {}
         for sel in cfg.selections():
-            result = evaluate_one(loaded, sel, cfg, progress)
+            result = evaluate_one(loaded, sel, cfg, progress, passes)
             write_json(Path(out_dir) / sel.file_name, result)
             results.append(result)
         if examples_out is not None:
