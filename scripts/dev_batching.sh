@@ -54,3 +54,15 @@ run_pair() {  # task, batching: the full model, then learned retention at 0.3 wa
 run_pair cuad by_length
 run_pair cuad random
 run_pair sst2 by_length
+# The paired comparisons on dev (reads the kept files only): every system at 30 % against learned retention trained
+# with by_length batches; SST-2's random-batch systems are dev_choice.sh's (no study label).
+KEEP=measurements/dev-choice
+for task in cuad sst2; do
+  files=("$KEEP/$task"/*-by_length/seed0/dev/*.json)
+  [ "$task" = cuad ] && files+=("$KEEP/cuad"/*-random/seed0/dev/*.json)
+  [ "$task" = sst2 ] && files+=("$KEEP/sst2/full/seed0/dev"/*.json "$KEEP/sst2/warm_distill_eta02/seed0/dev"/*.json)
+  PYTHONPATH=. .venv/bin/python -m analysis.paired "${files[@]}" --reference "learned (by_length)" \
+    --out "$KEEP/batching_${task}_paired.csv" --markdown "$KEEP/batching_${task}_paired.md" >/dev/null
+  echo "## $task, dev, seed 0"; cat "$KEEP/batching_${task}_paired.md"
+done
+PYTHONPATH=. .venv/bin/python -m analysis.trace_summary "$KEEP"/*/ours-0.3-*/seed0 "$KEEP/sst2/warm_distill_eta02/seed0"

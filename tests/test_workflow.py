@@ -1,6 +1,7 @@
 """The Snakemake workflow: lint, the paper grid resolves, the test config runs end to end, reruns are
 incremental, bad config fails at start-up, and the conda env agrees with pyproject."""
 
+import json
 import os
 import re
 import shutil
@@ -12,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from adaptive_retention.io import json_text
 from adaptive_retention.methods import label
 from adaptive_retention.plan import build_plan
 from test_plan import workflow_config
@@ -94,6 +96,20 @@ def test_a_jobs_threads_come_from_its_kind_and_set_its_torch_threads(tmp_path):
     assert "OMP_NUM_THREADS=1 " in jobs["theory_variance"]
 
 
+def test_jobs_others_wait_on_start_first():
+    """Priorities (common.smk run_priority): a task's full model 2, its retention runs 1, the study's runs 0."""
+    text = smk("-n", "--cores", "2", "--configfile", str(ROOT / "config/test.yaml"), "--forceall").stdout
+    jobs = re.finditer(r"^rule (train|evaluate):\n(.*?)(?=^\[|^rule |\Z)", text, re.M | re.S)
+    priority = {}
+    for m in jobs:
+        run = re.search(r"wildcards: run=(\S+)", m.group(2)).group(1)
+        found = re.search(r"priority: (\d+)", m.group(2))
+        priority[(m.group(1), run)] = int(found.group(1)) if found else 0  # 0: not printed
+    variants = {run.split("/")[1]: p for (_, run), p in priority.items()}
+    assert variants == {"full": 2, "r0.5": 1, "r0.5-reference": 0, "r0.5-no_hard_concrete": 0, "r0.5-beta1": 0}
+    assert len(priority) == 2 * (2 * 2 * 2 + 3)  # (train, evaluate) × (2 tasks × 2 seeds × (full, r0.5) + 3 study runs)
+
+
 def test_conda_env_pins_agree_with_pyproject():
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     env = yaml.safe_load((ROOT / "envs/adaptive-retention.yaml").read_text())
@@ -150,6 +166,8 @@ def test_test_config_end_to_end_in_a_folder_with_a_space_then_incremental():
     smk(*TEST, "--report", f"{RESULTS}/report.html")
     assert (ROOT / f"{RESULTS}/report.html").stat().st_size > 10_000
     # nothing to do on a rerun; deleting one result re-runs only what depends on it
+    config_file = ROOT / RESULTS / build_plan(cfg, "P").run("sst2", 0.5, 1).id / "train_config.json"  # run_config's printf
+    assert json_text(json.loads(config_file.read_text())) == config_file.read_text() and "sst2" in config_file.read_text()
     assert "Nothing to be done" in smk("-n", *TEST, "--cores", "2").stdout
     (ROOT / RESULTS / build_plan(cfg, "P").run("sst2", 0.5, 1).id / "eval.json").unlink()
     out = smk("-n", *TEST, "--cores", "2", "--quiet", "rules").stdout

@@ -1,11 +1,11 @@
 """Which examples form each optimiser step's batch in one epoch (`TrainConfig.batching`).
 
 `random`: consecutive slices of a seeded permutation (the batches every earlier run used). `by_length`: the same
-permutation cut into groups of `GROUP` batches, each group sorted by length and cut into batches, then the batches
-shuffled: every example still appears once per epoch, but a batch pads to a length close to its members' (the
-`group_by_length` of Hugging Face's Trainer). A group is sorted by length and cut into consecutive batches, the one
-short batch (if any) placed where it pads least: no partition of the group into batches of those sizes pads less
-(tests/test_batching.py checks it against brute force), so it never pads more than the random batches.
+permutation cut into groups of `GROUP` batches; each group sorted by length and cut into consecutive batches, the one
+short batch (if any) placed where it pads least; then the batches shuffled. Every example still appears once per epoch,
+but a batch pads to a length close to its members' (the `group_by_length` of Hugging Face's Trainer). No partition of a
+group into batches of those sizes pads less (tests/test_batching.py checks it against brute force), so `by_length`
+never pads more than `random`.
 """
 
 import torch

@@ -214,7 +214,7 @@ class TrainConfig:
     max_length: int | None = setting(None, ge=MIN_LENGTH)  # default: the task's
     epochs: float = setting(1.0, gt=0)
     batch_size: int = setting(16, ge=1)
-    batching: str = setting("random", choices=BATCHINGS)  # the paper does not say; train.epoch_batches
+    batching: str = setting("random", choices=BATCHINGS)  # the paper does not say; batching.epoch_batches
     lr: float = setting(3e-5, gt=0)  # backbone and head
     scorer_lr: float = setting(1e-3, gt=0)
     weight_decay: float = setting(0.01, ge=0)

@@ -72,8 +72,13 @@ def write_atomic(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def json_text(obj) -> str:
+    """How every JSON file here is written (sorted keys, so equal content is equal text)."""
+    return json.dumps(obj, indent=2, sort_keys=True, default=float) + "\n"
+
+
 def write_json(path: str | os.PathLike, obj) -> None:
-    write_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=float) + "\n")
+    write_atomic(path, json_text(obj))
 
 
 def torch_save_atomic(obj, path: str | os.PathLike) -> None:

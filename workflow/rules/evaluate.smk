@@ -13,6 +13,7 @@ rule evaluate:
     benchmark:
         "benchmarks/evaluate/{run}.tsv"
     threads: res("evaluate", "threads")
+    priority: run_priority
     resources:
         gpu=lambda wc: res("evaluate", "gpu"),
         runtime=lambda wc: res("evaluate", "runtime"),
