@@ -54,26 +54,44 @@ def test_same_seed_same_result_and_trace_columns(tiny_model, tmp_path):
     assert run["retention"]["ratio"] == 0.5 and run["controller"]["step_count"] == 6
 
 
-def test_killed_run_resumes_to_the_same_end(tiny_model, tmp_path, monkeypatch):
-    train(_cfg(tiny_model), tmp_path / "whole", progress=False)
+def _train_killed(cfg, out, monkeypatch):
+    """Train until the process "dies" during step 5, after the checkpoint at step 4."""
     calls = {"n": 0}
     real_clip = torch.nn.utils.clip_grad_norm_
 
-    def dying_clip(*args, **kwargs):  # the process "dies" during step 5, after the checkpoint at step 4
+    def dying_clip(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 5:
             raise KeyboardInterrupt
         return real_clip(*args, **kwargs)
 
-    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", dying_clip)
-    with pytest.raises(KeyboardInterrupt):
-        train(_cfg(tiny_model), tmp_path / "killed", progress=False)
+    with monkeypatch.context() as m:
+        m.setattr(torch.nn.utils, "clip_grad_norm_", dying_clip)
+        with pytest.raises(KeyboardInterrupt):
+            train(cfg, out, progress=False)
+
+
+def test_killed_run_resumes_to_the_same_end(tiny_model, tmp_path, monkeypatch):
+    train(_cfg(tiny_model), tmp_path / "whole", progress=False)
+    _train_killed(_cfg(tiny_model), tmp_path / "killed", monkeypatch)
     assert (tmp_path / "killed" / "resume.pt").exists() and not (tmp_path / "killed" / "model").exists()
-    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", real_clip)
     train(_cfg(tiny_model), tmp_path / "killed", progress=False)  # the same command again
     wa, wb = _weights(tmp_path / "whole"), _weights(tmp_path / "killed")
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert (tmp_path / "whole" / "trace.tsv").read_text() == (tmp_path / "killed" / "trace.tsv").read_text()
+
+
+def test_a_run_killed_before_a_new_training_key_resumes_if_the_key_is_at_its_default(tiny_model, tmp_path, monkeypatch):
+    """resume.pt written by a version without `batching`: resumes at the default, refuses another value."""
+    _train_killed(_cfg(tiny_model), tmp_path / "old", monkeypatch)
+    state = torch.load(tmp_path / "old" / "resume.pt", weights_only=False)
+    del state["config"]["batching"]  # as an older version wrote it
+    torch.save(state, tmp_path / "old" / "resume.pt")
+    with pytest.raises(ValueError, match="different config"):
+        train(_cfg(tiny_model, batching="by_length"), tmp_path / "old", progress=False)
+    train(_cfg(tiny_model), tmp_path / "old", progress=False)
+    train(_cfg(tiny_model), tmp_path / "whole", progress=False)
+    assert (tmp_path / "whole" / "trace.tsv").read_text() == (tmp_path / "old" / "trace.tsv").read_text()
 
 
 def test_nan_loss_stops_with_a_clear_error_and_no_checkpoint(tiny_model, tmp_path, monkeypatch):

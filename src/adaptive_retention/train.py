@@ -12,7 +12,7 @@ import json
 import math
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from types import ModuleType
 
@@ -167,12 +167,20 @@ def _controller(run: _Run) -> DualController | None:
                           projection=cfg.dual_projection, quadratic=cfg.budget_quadratic)
 
 
+def _same_config(saved: dict, cfg: TrainConfig) -> bool:
+    """A resume state's config is this run's: the same values, and any key added since it was written at its default
+    (the state of a run killed before an upgrade resumes after it)."""
+    current, defaults = asdict(cfg), {f.name: f.default for f in fields(TrainConfig)}
+    return set(saved) <= set(current) and all(saved[k] == current[k] for k in saved) and \
+        all(current[k] == defaults[k] for k in set(current) - set(saved))
+
+
 def _resume(run: _Run, path: Path) -> tuple[list[dict], int]:
     """(trace so far, next step) from the run's resumable state, or ([], 0) for a fresh run."""
     if not path.exists():
         return [], 0
     state = torch.load(path, weights_only=False)
-    if state["config"] != asdict(run.cfg):
+    if not _same_config(state["config"], run.cfg):
         raise ValueError(f"{path} belongs to a run with a different config; use --force to start afresh, or another output folder")
     run.model.load_state_dict(state["model"])
     run.optimizer.load_state_dict(state["optimizer"])

@@ -30,6 +30,8 @@ rule run_config:
     params:
         train=lambda wc: json_text(RUNS[wc.run].train),
         evaluate=lambda wc: json_text(RUNS[wc.run].evaluate),
+    conda:
+        "../../envs/adaptive-retention.yaml"
     shell:
         "(printf '%s' {params.train:q} > {output.train:q}.tmp && mv {output.train:q}.tmp {output.train:q} && "
         "printf '%s' {params.evaluate:q} > {output.evaluate:q}.tmp && mv {output.evaluate:q}.tmp {output.evaluate:q}) 2> {log:q}"
