@@ -175,15 +175,18 @@ def _forward(loaded: _Loaded, sel: Selection, cfg: EvalConfig, progress: bool, p
     """(outputs, kept, seconds, the selection whose pass it is). At ratio 1.0 every method keeps every token
     (`Retention._forward_eval`: the same computation whatever scored the tokens), so those selections share one pass;
     tests/test_train_evaluate.py checks it against separate passes."""
-    key = "everything" if sel.ratio == 1.0 and sel.tau is None else sel
-    if key not in passes:
-        with _selecting(loaded, sel, cfg.seed):
-            t0 = time.perf_counter()
-            outputs, kept = run_features(loaded.model, loaded.features, loaded.kind.INPUTS, loaded.tokenizer.pad_token_id,
-                                         get_task(loaded.run["task"]).kind, cfg.batch_size, loaded.device,
-                                         f"{sel.method}@{sel.ratio}", progress)
-            passes[key] = (outputs, kept, time.perf_counter() - t0, sel)
-    return passes[key]
+    shared = sel.ratio == 1.0 and sel.tau is None
+    if shared and "everything" in passes:
+        return passes["everything"]
+    with _selecting(loaded, sel, cfg.seed):
+        t0 = time.perf_counter()
+        outputs, kept = run_features(loaded.model, loaded.features, loaded.kind.INPUTS, loaded.tokenizer.pad_token_id,
+                                     get_task(loaded.run["task"]).kind, cfg.batch_size, loaded.device,
+                                     f"{sel.method}@{sel.ratio}", progress)
+        made = (outputs, kept, time.perf_counter() - t0, sel)
+    if shared:  # only this pass is kept: the others' outputs are freed once scored
+        passes["everything"] = made
+    return made
 
 
 def evaluate_one(loaded: _Loaded, sel: Selection, cfg: EvalConfig, progress: bool, passes: dict | None = None) -> dict:
