@@ -94,6 +94,19 @@ def test_a_run_killed_before_a_new_training_key_resumes_if_the_key_is_at_its_def
     assert (tmp_path / "whole" / "trace.tsv").read_text() == (tmp_path / "old" / "trace.tsv").read_text()
 
 
+def test_a_run_finished_before_a_new_training_key_counts_as_finished_if_the_key_is_at_its_default(tiny_model, tmp_path):
+    """model/run.json written by a version without `batching`: the same command finds it finished; another value is an
+    error, not a silent retrain."""
+    train(_cfg(tiny_model), tmp_path / "old", progress=False)
+    run_file = tmp_path / "old" / "model" / "run.json"
+    run = json.loads(run_file.read_text())
+    del run["train_config"]["batching"]  # as an older version wrote it
+    run_file.write_text(json.dumps(run))
+    assert train(_cfg(tiny_model), tmp_path / "old", progress=False)["already_finished"]
+    with pytest.raises(ValueError, match=r"another config \(differs in \['batching'\]\)"):
+        train(_cfg(tiny_model, batching="by_length"), tmp_path / "old", progress=False)
+
+
 def test_nan_loss_stops_with_a_clear_error_and_no_checkpoint(tiny_model, tmp_path, monkeypatch):
     real = classification.build_model
 

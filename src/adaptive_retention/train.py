@@ -168,8 +168,8 @@ def _controller(run: _Run) -> DualController | None:
 
 
 def _same_config(saved: dict, cfg: TrainConfig) -> bool:
-    """A resume state's config is this run's: the same values, and any key added since it was written at its default
-    (the state of a run killed before an upgrade resumes after it)."""
+    """A saved run's config (resume state or finished checkpoint) is this run's: the same values, and any key added
+    since it was written at its default (a run written before an upgrade resumes, or counts as finished, after it)."""
     current, defaults = asdict(cfg), {f.name: f.default for f in fields(TrainConfig)}
     return set(saved) <= set(current) and all(saved[k] == current[k] for k in saved) and \
         all(current[k] == defaults[k] for k in set(current) - set(saved))
@@ -277,7 +277,7 @@ def finished_run(cfg: TrainConfig, out: Path) -> dict | None:
     if not (run_file.is_file() and summary_file.is_file()):
         return None
     done, wanted = read_run(out / "model").get("train_config", {}), asdict(cfg)
-    if done != wanted:
+    if not _same_config(done, cfg):
         changed = sorted(k for k in set(done) | set(wanted) if done.get(k) != wanted.get(k))
         raise ValueError(f"{out} holds a finished run with another config (differs in {changed}); "
                          "use another output folder, or --force to replace it")
