@@ -97,17 +97,20 @@ def test_a_jobs_threads_come_from_its_kind_and_set_its_torch_threads(tmp_path):
 
 
 def test_jobs_others_wait_on_start_first():
-    """Priorities (common.smk run_priority): a task's full model 2, its retention runs 1, the study's runs 0."""
+    """Priorities (common.smk PRIORITY): a task's full model 2, its retention runs 1, the study's runs 0 — a run's config
+    job has its run's priority and a task's data snapshot the full model's (a training job cannot start before them)."""
     text = smk("-n", "--cores", "2", "--configfile", str(ROOT / "config/test.yaml"), "--forceall").stdout
-    jobs = re.finditer(r"^rule (train|evaluate):\n(.*?)(?=^\[|^rule |\Z)", text, re.M | re.S)
+    jobs = re.finditer(r"^rule (prepare_data|run_config|train|evaluate):\n(.*?)(?=^\[|^rule |\Z)", text, re.M | re.S)
     priority = {}
     for m in jobs:
-        run = re.search(r"wildcards: run=(\S+)", m.group(2)).group(1)
+        target = re.search(r"wildcards: (?:run|task)=(\S+)", m.group(2)).group(1)
         found = re.search(r"priority: (\d+)", m.group(2))
-        priority[(m.group(1), run)] = int(found.group(1)) if found else 0  # 0: not printed
-    variants = {run.split("/")[1]: p for (_, run), p in priority.items()}
+        priority[(m.group(1), target)] = int(found.group(1)) if found else 0  # 0: not printed
+    snapshots = {target: p for (rule, target), p in priority.items() if rule == "prepare_data"}
+    assert snapshots == {"sst2": 2, "squad": 2}
+    variants = {run.split("/")[1]: p for (rule, run), p in priority.items() if rule != "prepare_data"}
     assert variants == {"full": 2, "r0.5": 1, "r0.5-reference": 0, "r0.5-no_hard_concrete": 0, "r0.5-beta1": 0}
-    assert len(priority) == 2 * (2 * 2 * 2 + 3)  # (train, evaluate) × (2 tasks × 2 seeds × (full, r0.5) + 3 study runs)
+    assert len(priority) == 2 + 3 * (2 * 2 * 2 + 3)  # 2 snapshots + (config, train, evaluate) × (2 tasks × 2 seeds × (full, r0.5) + 3 study runs)
 
 
 def test_conda_env_pins_agree_with_pyproject():

@@ -16,6 +16,7 @@ rule prepare_data:
         data_manifest("{task}"),
     log:
         "logs/prepare/data_{task}.log",
+    priority: PRIORITY["full"]  # a full model's training waits on it (CUAD's snapshot waited 91 s behind study runs)
     benchmark:
         "benchmarks/prepare/data_{task}.tsv"
     wildcard_constraints:

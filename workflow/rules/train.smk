@@ -27,6 +27,7 @@ rule run_config:
         evaluate=f"{RESULTS}/{{run}}/eval_config.json",
     log:
         "logs/run_config/{run}.log",
+    priority: run_priority  # its training job's: without it IMDb's full model waited for its config until 864 s
     params:
         train=lambda wc: json_text(RUNS[wc.run].train),
         evaluate=lambda wc: json_text(RUNS[wc.run].evaluate),
