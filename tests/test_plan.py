@@ -113,8 +113,9 @@ def test_the_default_run_trains_cuad_not_squad_warm_started_and_distilled():
     config = workflow_config("config.yaml")
     plan = build_plan(config, "P")
     assert list(config["tasks"]) == ["sst2", "imdb", "cuad"] and "squad" in workflow_config("squad.yaml")["tasks"]
-    for run in plan.retention_runs():
-        assert (run.train.get("init_from") is not None) == (run.study != "paper_recipe")
+    assert all(run.train.get("init_from") is not None for run in plan.retention_runs())  # the study's too: none at chance
+    paper = [r for r in plan.study_runs() if r.study == "paper_loss"]
+    assert paper and all(r.train["distill_weight"] == 0 and r.train["budget_quadratic"] == 0 for r in paper)
     assert {r.seed for r in plan.study_runs()} == {0, 1} and len(config["theory"]["seeds"]) == 3
 
 
