@@ -27,15 +27,16 @@ declare -A TRAIN=(
   [imdb]="train_size=1500 epochs=2 batch_size=16 max_length=256"
 )
 declare -A EVAL_SIZE=([sst2]="" [cuad]="" [imdb]="--size 2000")
+# retention.train_gather=false: the masked training step these runs began with (before train_gather), on every seed
 declare -A RECIPE=(
-  [paper]="budget_quadratic=20"
-  [ours]="budget_quadratic=20 distill_weight=1 eta=0.02"  # + init_from=<the seed's full model>
+  [paper]="budget_quadratic=20 retention.train_gather=false"
+  [ours]="budget_quadratic=20 distill_weight=1 eta=0.02 retention.train_gather=false"  # + init_from=<the seed's full model>
 )
 
 keep() {  # mirror a run's small files into the repo
   local run=$1 dest="$KEEP/${1#"$OUT"/}"
   mkdir -p "$dest"
-  cp "$run/trace.tsv" "$run/summary.json" "$dest/" 2>/dev/null || true
+  cp "$run/trace.tsv" "$run/step_times.tsv" "$run/summary.json" "$dest/" 2>/dev/null || true
   [ -d "$run/eval" ] && mkdir -p "$dest/eval" && cp "$run"/eval/*.json "$dest/eval/"
   return 0
 }

@@ -58,8 +58,10 @@ def test_blocks_see_window_multiples_and_exact_budgets(lengths, ratio):
 
 
 def test_zero_gates_in_training_remove_keys_as_masking_does():
-    """Longformer's kernel takes a key mask, so a zero gate removes the key (as inference with gather: false does)."""
-    model = apply_retention(_model(AutoModel), RetentionConfig(ratio=0.01, start_layer=1, gather=False), SPECIAL)
+    """Longformer's kernel takes a key mask, so in the masked training step (train_gather: false) a zero gate removes
+    the key, as inference with gather: false does (gathered, both see the gathered windows: test_train_gather.py)."""
+    model = apply_retention(_model(AutoModel), RetentionConfig(ratio=0.01, start_layer=1, gather=False, train_gather=False),
+                            SPECIAL)
     torch.nn.init.constant_(retention_of(model).scorers["1"].net[2].bias, -50.0)  # every content gate exactly 0
     ids, mask = batch_with_lengths([19])
     with torch.no_grad():

@@ -44,8 +44,9 @@ def test_bench_cli_prints_a_table_and_targets():
     lines = [line.split() for line in out.stdout.splitlines() if line.split()[1:2] == ["32"]]
     assert [(l[0], l[2]) for l in lines] == [("inference", "plain"), ("inference", "plain-copy"), ("inference", "learned@0.3"),
                                              ("train_step", "plain"), ("train_step", "plain-copy"), ("train_step", "learned@0.3"),
-                                             ("train_step", "soft@0.3")]
+                                             ("train_step", "soft@0.3"), ("train_step", "sparse@0.3")]
     assert "TARGET T=32 ratio=0.3: inference throughput ≥ 1.8× full" in out.stdout
+    assert "TARGET T=32 ratio=0.3: Lagrangian step, gathered (sparse) ≥ 1.8× full [FLOP ideal" in out.stdout
     assert "FLOPs: FlopCounterMode vs analytic, worst disagreement" in out.stdout
 
 

@@ -104,3 +104,24 @@ def test_trace_summary_gap_and_its_standard_error(tmp_path):
     (r,) = trace_summary.summarise(tmp_path)
     assert r["steps"] == 100 and r["gap"] == pytest.approx(0.0, abs=1e-12)
     assert r["gap_se"] == pytest.approx(np.std([0.32, 0.28] * 5, ddof=1) / np.sqrt(10))
+
+
+def test_step_times_table_and_figure(tmp_path):
+    """analysis.step_times: total seconds per run, speed-up against the first run, the figure written."""
+    from adaptive_retention.io import write_trace
+    from analysis import step_times
+
+    for name, seconds in (("masked", [2.0] * 10), ("gathered", [2.0, 2.0] + [0.5] * 8)):
+        (tmp_path / name).mkdir()
+        write_trace([{"step": i + 1, "seconds": s} for i, s in enumerate(seconds)], tmp_path / name / "step_times.tsv")
+        write_trace([{"step": i + 1, "loss": 1.0 / (i + 1), "kept_1": 1 - 0.07 * i, "target_1": 0.3} for i in range(10)],
+                    tmp_path / name / "trace.tsv")
+    runs = [tmp_path / "masked", tmp_path / "gathered"]
+    assert step_times.main([*map(str, runs), "--labels", "masked", "gathered", "--out", str(tmp_path / "f.png")]) == 0
+    table = step_times.run_table(runs, ["masked", "gathered"]).set_index("run")
+    assert table.loc["gathered", "train_seconds"] == pytest.approx(8.0)
+    assert table.loc["gathered", "speedup_vs_first"] == pytest.approx(2.5)
+    assert table.loc["masked", "kept_last10pct"] == pytest.approx(1 - 0.63)
+    assert (tmp_path / "f.png").stat().st_size > 0 and (tmp_path / "f.pdf").exists()
+    with pytest.raises(SystemExit):
+        step_times.main([str(tmp_path / "masked"), str(tmp_path / "nowhere"), "--out", str(tmp_path / "g.png")])

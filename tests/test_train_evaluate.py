@@ -79,6 +79,11 @@ def test_killed_run_resumes_to_the_same_end(tiny_model, tmp_path, monkeypatch):
     wa, wb = _weights(tmp_path / "whole"), _weights(tmp_path / "killed")
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert (tmp_path / "whole" / "trace.tsv").read_text() == (tmp_path / "killed" / "trace.tsv").read_text()
+    for run in ("whole", "killed"):  # every step's wall time, those before the kill kept in resume.pt
+        steps = [line.split("\t") for line in (tmp_path / run / "step_times.tsv").read_text().splitlines()[1:]]
+        assert [int(s) for s, _ in steps] == list(range(1, len(steps) + 1)) == [int(line.split("\t")[0]) for line in
+                                          (tmp_path / run / "trace.tsv").read_text().splitlines()[1:]]
+        assert all(float(t) > 0 for _, t in steps)
 
 
 def test_a_run_killed_before_a_new_training_key_resumes_if_the_key_is_at_its_default(tiny_model, tmp_path, monkeypatch):
@@ -105,6 +110,31 @@ def test_a_run_finished_before_a_new_training_key_counts_as_finished_if_the_key_
     assert train(_cfg(tiny_model), tmp_path / "old", progress=False)["already_finished"]
     with pytest.raises(ValueError, match=r"another config \(differs in \['batching'\]\)"):
         train(_cfg(tiny_model, batching="by_length"), tmp_path / "old", progress=False)
+
+
+def test_a_run_saved_before_train_gather_is_what_it_was_the_masked_step(tiny_model, tmp_path, monkeypatch):
+    """A retention run saved before `train_gather` existed trained with the masked step: finished, it counts as finished
+    for `train_gather: false` only; killed, it resumes under `false` only. New runs record the key."""
+    train(_cfg(tiny_model), tmp_path / "new", progress=False)
+    assert json.loads((tmp_path / "new" / "model" / "run.json").read_text())["train_config"]["retention"] == \
+        {"ratio": 0.5, "train_gather": True}
+    run_file = tmp_path / "new" / "model" / "run.json"
+    run = json.loads(run_file.read_text())
+    del run["train_config"]["retention"]["train_gather"]  # as an older version wrote it
+    run_file.write_text(json.dumps(run))
+    masked = _cfg(tiny_model, retention={"ratio": 0.5, "train_gather": False})
+    assert train(masked, tmp_path / "new", progress=False)["already_finished"]
+    with pytest.raises(ValueError, match=r"another config \(differs in \['retention'\]\)"):
+        train(_cfg(tiny_model), tmp_path / "new", progress=False)
+    _train_killed(masked, tmp_path / "old", monkeypatch)
+    state = torch.load(tmp_path / "old" / "resume.pt", weights_only=False)
+    del state["config"]["retention"]["train_gather"]
+    torch.save(state, tmp_path / "old" / "resume.pt")
+    with pytest.raises(ValueError, match="different config"):
+        train(_cfg(tiny_model), tmp_path / "old", progress=False)
+    train(masked, tmp_path / "old", progress=False)
+    train(masked, tmp_path / "whole", progress=False)
+    assert (tmp_path / "whole" / "trace.tsv").read_text() == (tmp_path / "old" / "trace.tsv").read_text()
 
 
 def test_nan_loss_stops_with_a_clear_error_and_no_checkpoint(tiny_model, tmp_path, monkeypatch):

@@ -188,6 +188,9 @@ class RetentionConfig:
     restore: str = setting("last_state", choices=RESTORES)
     init_log_alpha: float = 3.0  # scorer output bias at init: gates start open (P(z̃>0) ≈ 0.99)
     gather: bool = True  # eval: physically gather kept tokens (False: mask them; same outputs, no savings)
+    # training: after the last retention layer, drop the tokens whose sampled gate product is exactly 0 (False: keep them
+    # masked at full length, as the paper's formulation reads; the same step up to ε = 1e-6 attention weights)
+    train_gather: bool = True
 
     def __post_init__(self):
         if problems := key_problems(self):

@@ -5,8 +5,10 @@ alternation (one batch each, round after round) and compared by their medians. T
 - `inference`: a forward pass under `torch.inference_mode`.
 - `train_step`: forward + backward + AdamW step (lr 0, so repeats are identical). Retained variants
   drop tokens physically here too: the retention module runs its top-M selection (scorers frozen)
-  while the backbone trains — fine-tuning at a fixed budget. `soft@ρ` is the method's own Lagrangian
-  phase instead: Hard-Concrete gates at full length, which saves nothing.
+  while the backbone trains — fine-tuning at a fixed budget. `soft@ρ` and `sparse@ρ` are the method's own
+  Lagrangian phase instead, its gates in their end-of-training state (P(z̃>0) = ρ): `soft@ρ` keeps every token at
+  full length, masked (`train_gather: false`), which saves nothing; `sparse@ρ` drops the tokens whose gates are
+  exactly 0 (`train_gather: true`).
 
 Peak memory excludes the weights: on CUDA, `max_memory_allocated` after a reset minus what was
 allocated before the step; on CPU, the peak of everything that is not a parameter or buffer, as
@@ -70,6 +72,22 @@ def build_variants(model: nn.Module, special_token_ids: list[int], ratios: list[
     return out
 
 
+LAGRANGIAN = {"soft": False, "sparse": True}  # training variant -> its train_gather
+
+
+def lagrangian_variant(model: nn.Module, special_token_ids: list[int], ratio: float, base_config: RetentionConfig,
+                       gather: bool) -> nn.Module:
+    """A retention copy in the Lagrangian phase's end state for ρ: each scorer's output bias at the log α where
+    P(z̃ > 0) is its layer's share ρ_l / ρ_(l−1), so the sampled gates drop what a trained model drops."""
+    copy_ = apply_retention(copy.deepcopy(model), replace(base_config, ratio=ratio, train_gather=gather), special_token_ids)
+    retention, kept = retention_of(copy_), 1.0
+    for b in retention.boundaries:
+        output = [m for m in retention.scorers[str(b)].modules() if isinstance(m, nn.Linear)][-1]
+        nn.init.constant_(output.bias, retention.gate.log_alpha_for(retention.ratios[b] / kept))
+        kept = retention.ratios[b]
+    return copy_
+
+
 def make_step(model: nn.Module, batch: dict, mode: str, soft: bool = False, selector=None) -> tuple[Callable[[], None], torch.optim.Optimizer | None]:
     """A closure running one batch in `mode` (and the optimiser it steps, for memory tracking); `selector` replaces
     the learned scores during the step (a baseline)."""
@@ -99,9 +117,9 @@ def make_step(model: nn.Module, batch: dict, mode: str, soft: bool = False, sele
 
 
 def variant_step(variants: dict[str, nn.Module], name: str, batch: dict, mode: str, seed: int):
-    """make_step for a named variant: `soft@ρ` trains with the gates at full length, `<baseline>@ρ` uses its selector."""
+    """make_step for a named variant: `soft@ρ` / `sparse@ρ` train with the sampled gates, `<baseline>@ρ` uses its selector."""
     method = name.split("@")[0]
-    return make_step(variants[name], batch, mode, soft=method == "soft", selector=selector_for(method, variants[name], seed))
+    return make_step(variants[name], batch, mode, soft=method in LAGRANGIAN, selector=selector_for(method, variants[name], seed))
 
 
 def time_alternating(steps: dict[str, Callable[[], None]], device: torch.device, repeats: int, warmup: int = 1) -> dict[str, list[float]]:
@@ -142,13 +160,14 @@ def peak_memory(step: Callable[[], None], model: nn.Module, opt: torch.optim.Opt
 
 
 def selection_of(method: str) -> str:
-    """How a variant's choice of tokens is costed: a method's (methods.METHODS), or the soft gates of training."""
-    return "soft" if method == "soft" else METHODS[method].selection
+    """How a variant's choice of tokens is costed: a method's (methods.METHODS), or the gates of training (`sparse`:
+    the scorers, then ρ of the tokens, as the learned selection)."""
+    return {"soft": "soft", "sparse": "learned"}.get(method) or METHODS[method].selection
 
 
 def analytic_flops(model_config, seq_len: int, variant: str, mode: str, base_config: RetentionConfig) -> int:
     """Per-example FLOPs of a variant from `flops.py`. A training step counts forward + backward (2 × forward)
-    for the blocks; a hard selection (top-M) has no backward, the soft gates' scorers do."""
+    for the blocks; a hard selection (top-M) has no backward, the training gates' scorers do."""
     c = model_config
     shape = (seq_len, c.num_hidden_layers, c.hidden_size, c.intermediate_size)
     if "@" not in variant:
@@ -160,7 +179,7 @@ def analytic_flops(model_config, seq_len: int, variant: str, mode: str, base_con
     fwd = encoder_flops(*shape, selection=selection_of(method), **kw)
     if mode == "inference":
         return fwd
-    if method == "soft":
+    if method in LAGRANGIAN:
         return 3 * fwd
     blocks = encoder_flops(*shape, selection="free", **kw)
     return 3 * blocks + (fwd - blocks)
@@ -175,13 +194,13 @@ def measure(model: nn.Module, special_token_ids: list[int], cls_id: int, sep_id:
     variants = build_variants(model, special_token_ids, ratios, selectors, base_config)
     if "train_step" in modes:
         for r in ratios:
-            if r < 1.0:
-                variants[f"soft@{r}"] = apply_retention(copy.deepcopy(model), replace(base_config, ratio=r), special_token_ids)
+            for method, gather in LAGRANGIAN.items() if r < 1.0 else ():
+                variants[f"{method}@{r}"] = lagrangian_variant(model, special_token_ids, r, base_config, gather)
     rows = []
     for mode in modes:
         for T in lengths:
             batch = {k: v.to(device) for k, v in synthetic_batch(model.config.vocab_size, batch_size, T, cls_id, sep_id, seed, special_token_ids).items()}
-            names = [n for n in variants if mode == "train_step" or not n.startswith("soft@")]
+            names = [n for n in variants if mode == "train_step" or n.split("@")[0] not in LAGRANGIAN]
             steps = {n: variant_step(variants, n, batch, mode, seed) for n in names}
             progress(f"{mode} T={T}: timing {len(names)} variants × {repeats}")
             times = time_alternating({n: s for n, (s, _) in steps.items()}, device, repeats)

@@ -36,6 +36,12 @@ class HardConcrete:
         """P(z̃ > 0) = σ(log α − β log(−γ/ζ)): the expected L0 norm of the gate."""
         return torch.sigmoid(log_alpha - self.beta * math.log(-self.gamma / self.zeta))
 
+    def log_alpha_for(self, p: float) -> float:
+        """The log α at which P(z̃ > 0) = p (the inverse of `prob_nonzero`): gates in a trained state, for benchmarks."""
+        if not 0.0 < p < 1.0:
+            raise ValueError(f"a probability in (0, 1) is needed, got {p}")
+        return math.log(p / (1 - p)) + self.beta * math.log(-self.gamma / self.zeta)
+
     def prob_one(self, log_alpha: torch.Tensor) -> torch.Tensor:
         """P(z̃ = 1) = σ(log α − β log((1−γ)/(ζ−1)))."""
         return torch.sigmoid(log_alpha - self.beta * math.log((1 - self.gamma) / (self.zeta - 1)))

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 TRACE_FILE = "trace.tsv"
+STEP_TIMES_FILE = "step_times.tsv"  # wall seconds of each training step (not in the trace: a rerun's trace is identical)
 LOCK_FILE = ".lock"  # in a claimed output folder: the PID of the process writing there
 
 

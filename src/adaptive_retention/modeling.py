@@ -242,8 +242,14 @@ class Retention(nn.Module):
         return self._forward_eval(base, h, valid, special, impl, global_)
 
     def _forward_train(self, base, h, valid, special, impl, global_):
-        """Soft gates at full length: h ← h ⊙ z̃ (and log z̃ on the keys); a soft drop-and-restore."""
-        cfg, B, T = self.config, h.shape[0], h.shape[1]
+        """Soft gates at full length: h ← h ⊙ z̃ (and log z̃ on the keys); a soft drop-and-restore.
+
+        `train_gather`: after the last retention layer the tokens whose gate product is exactly 0 leave the sequence
+        (gathered as at inference). Such a token adds nothing forward but an ε-weighted key and gets no gradient through
+        its gate, so the loss and every gradient change at the ε level while the step's cost falls with the budget.
+        Before the last retention layer every token stays: a later layer's expected-kept term scores the dropped ones.
+        """
+        cfg, (B, T, d) = self.config, h.shape
         eligible = valid & ~special
         n_tokens = eligible.sum(1)
         alive_p = torch.ones(B, T, dtype=torch.float32, device=h.device)  # P(token survived so far)
@@ -253,6 +259,8 @@ class Retention(nn.Module):
         restored = torch.zeros_like(h)
         scores, kept_counts, expected = [], [], []
         blocks = list(self.family.blocks(base))
+        gather_at = max(self.boundaries) if self._trains_gathered() else None
+        slots = None  # once gathered: (input positions (B, N), validity (B, N)) of the slots h holds
         for i in range(len(blocks) + 1):
             if i in self.ratios:
                 s = self._scores(i, h, valid, None)  # (B, T)
@@ -270,12 +278,28 @@ class Retention(nn.Module):
                 h = h * z[..., None]
                 if log_gate is not None:
                     log_gate = log_gate + torch.log(z.float().clamp(min=_LOG_EPS))
+                if i == gather_at and i < len(blocks) and not bool((alive == valid).all()):
+                    if cfg.restore == "last_state":  # padding leaves its state here, as at inference
+                        restored = restored + (~valid)[..., None].to(h.dtype) * h
+                    idx, valid = gather_kept(alive, self.window)  # (B, N)
+                    slots = idx, valid
+                    h = h.gather(1, idx[..., None].expand(-1, -1, d))
+                    alive_g, global_ = alive_g.gather(1, idx), global_.gather(1, idx) & valid
+                    log_gate = log_gate.gather(1, idx)
             if i < len(blocks):
                 h = self._block(blocks[i], h, valid, log_gate, global_, impl)
-        out = restored + alive_g[..., None] * h
+        if slots is None:
+            out = restored + alive_g[..., None] * h
+        else:  # survivors back to their input positions; a gathered-out token keeps what `restored` holds
+            idx, valid = slots
+            out = restored.scatter_add(1, idx[..., None].expand(-1, -1, d), (alive_g * valid)[..., None] * h)
         info = RetentionInfo(self.boundaries, tuple(self.ratios[b] for b in self.boundaries), n_tokens,
                              torch.stack(kept_counts, 1), scores, alive, torch.stack(expected))
         return out, info
+
+    def _trains_gathered(self) -> bool:
+        """Whether training gathers: the switch is on and a dropped token's only trace forward is its ε-weighted key."""
+        return self.config.train_gather and self.config.soft_mask == "states+attention"
 
     def _forward_eval(self, base, h, valid, special, impl, global_):
         """Top-M_l per example, gathered into a shorter tensor; full length rebuilt at the end."""

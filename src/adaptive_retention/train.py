@@ -3,7 +3,8 @@
 One optimiser step on (θ, scorers) with AdamW, then one projected dual-ascent step on λ. Checkpoints
 every N steps hold everything needed to resume bit-for-bit on CPU (weights, optimiser, schedule,
 controller, RNG states, trace). Outputs in `out/`: `model/` (the final checkpoint), `trace.tsv`,
-`summary.json`; `resume.pt` while the run is unfinished, `.lock` (the PID) while a process writes there.
+`step_times.tsv` (wall seconds per step), `summary.json`; `resume.pt` while the run is unfinished,
+`.lock` (the PID) while a process writes there.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from types import ModuleType
 
@@ -27,7 +28,7 @@ from .checkpoint import RUN_FILE, read_run, save_checkpoint
 from .config import RetentionConfig, TrainConfig
 from .data import get_task, stream_examples
 from .distill import distill_loss
-from .io import TRACE_FILE, claimed_folder, torch_save_atomic, write_json, write_trace
+from .io import STEP_TIMES_FILE, TRACE_FILE, claimed_folder, torch_save_atomic, write_json, write_trace
 from .modeling import Retention, apply_retention, info_of, retention_of
 from .tasks import collate, featurize_stream, kind_module
 
@@ -167,18 +168,34 @@ def _controller(run: _Run) -> DualController | None:
                           projection=cfg.dual_projection, quadratic=cfg.budget_quadratic)
 
 
+# Retention keys added since runs were first saved, with the behaviour a run saved before had: it resumes (or counts as
+# finished) only under that value. Runs record these keys explicitly (`_recorded`), so a missing one means "before".
+RETENTION_BEFORE = {"train_gather": False}  # the masked training step
+
+
+def _recorded(cfg: TrainConfig) -> TrainConfig:
+    """The config as a run records it: the retention keys of RETENTION_BEFORE written out (their defaults if unset)."""
+    if cfg.retention is None or set(RETENTION_BEFORE) <= set(cfg.retention):
+        return cfg
+    defaults = RetentionConfig()
+    return replace(cfg, retention={**{k: getattr(defaults, k) for k in RETENTION_BEFORE}, **cfg.retention})
+
+
 def _same_config(saved: dict, cfg: TrainConfig) -> bool:
     """A saved run's config (resume state or finished checkpoint) is this run's: the same values, and any key added
-    since it was written at its default (a run written before an upgrade resumes, or counts as finished, after it)."""
-    current, defaults = asdict(cfg), {f.name: f.default for f in fields(TrainConfig)}
+    since it was written at its default — or, for a retention key, at the behaviour it had then (RETENTION_BEFORE) —
+    so a run written before an upgrade resumes, or counts as finished, after it, and only as what it was."""
+    current, defaults = asdict(_recorded(cfg)), {f.name: f.default for f in fields(TrainConfig)}
+    if isinstance(saved.get("retention"), dict):
+        saved = {**saved, "retention": {**RETENTION_BEFORE, **saved["retention"]}}
     return set(saved) <= set(current) and all(saved[k] == current[k] for k in saved) and \
         all(current[k] == defaults[k] for k in set(current) - set(saved))
 
 
-def _resume(run: _Run, path: Path) -> tuple[list[dict], int]:
-    """(trace so far, next step) from the run's resumable state, or ([], 0) for a fresh run."""
+def _resume(run: _Run, path: Path) -> tuple[list[dict], list[dict], int]:
+    """(trace so far, step times so far, next step) from the run's resumable state, or ([], [], 0) for a fresh run."""
     if not path.exists():
-        return [], 0
+        return [], [], 0
     state = torch.load(path, weights_only=False)
     if not _same_config(state["config"], run.cfg):
         raise ValueError(f"{path} belongs to a run with a different config; use --force to start afresh, or another output folder")
@@ -188,13 +205,13 @@ def _resume(run: _Run, path: Path) -> tuple[list[dict], int]:
     if run.controller is not None:
         run.controller.load_state_dict(state["controller"])
     _set_rng_state(state["rng"])
-    return state["trace"], state["step"]
+    return state["trace"], state.get("step_times", []), state["step"]  # a state written before step times: none
 
 
-def _save_resume(run: _Run, trace: list[dict], step: int, path: Path) -> None:
+def _save_resume(run: _Run, trace: list[dict], times: list[dict], step: int, path: Path) -> None:
     torch_save_atomic({"config": asdict(run.cfg), "model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
                        "scheduler": run.scheduler.state_dict(), "controller": run.controller.state_dict() if run.controller else None,
-                       "rng": _rng_state(), "trace": trace, "step": step}, path)
+                       "rng": _rng_state(), "trace": trace, "step_times": times, "step": step}, path)
 
 
 def _batch(run: _Run, step: int) -> dict:
@@ -254,7 +271,7 @@ def _step(run: _Run, step: int, resume_path: Path) -> dict:
     return row
 
 
-def _finish(run: _Run, trace: list[dict], out: Path, seconds: float) -> dict:
+def _finish(run: _Run, trace: list[dict], times: list[dict], out: Path, seconds: float) -> dict:
     """The final checkpoint, trace and summary, each written atomically."""
     cfg = run.cfg
     record = {"task": cfg.task, "labels": list(run.split.labels), "retention": cfg.retention, "seed": cfg.seed,
@@ -263,6 +280,7 @@ def _finish(run: _Run, trace: list[dict], out: Path, seconds: float) -> dict:
               "train_examples": run.n_examples, "train_origin": run.split.origin}
     save_checkpoint(run.model.cpu(), run.tokenizer, record, out / "model")
     write_trace(trace, out / TRACE_FILE)
+    write_trace(times, out / STEP_TIMES_FILE)
     last = trace[-1] if trace else {}
     summary = {**record, "steps": run.total, "final_loss": last.get("loss"), "wall_seconds_this_session": seconds,
                "final_kept": {k: v for k, v in last.items() if k.startswith(("kept_", "lambda_", "target_"))}}
@@ -276,7 +294,7 @@ def finished_run(cfg: TrainConfig, out: Path) -> dict | None:
     run_file, summary_file = out / "model" / RUN_FILE, out / "summary.json"
     if not (run_file.is_file() and summary_file.is_file()):
         return None
-    done, wanted = read_run(out / "model").get("train_config", {}), asdict(cfg)
+    done, wanted = read_run(out / "model").get("train_config", {}), asdict(_recorded(cfg))
     if not _same_config(done, cfg):
         changed = sorted(k for k in set(done) | set(wanted) if done.get(k) != wanted.get(k))
         raise ValueError(f"{out} holds a finished run with another config (differs in {changed}); "
@@ -287,7 +305,7 @@ def finished_run(cfg: TrainConfig, out: Path) -> dict | None:
 def train(cfg: TrainConfig, out: str | Path, progress: bool = True, force: bool = False) -> dict:
     """Run (or resume) one training run; returns the summary also written to out/summary.json. A run already finished
     in `out` with the same config is returned as it is (`force`: train it again, from scratch)."""
-    out = Path(out)
+    out, cfg = Path(out), _recorded(cfg)
     check_model_name(cfg.model)
     if cfg.init_from is not None:
         read_run(cfg.init_from)  # a whole checkpoint, before any compute (its fit to the run: once the data is read)
@@ -298,20 +316,22 @@ def train(cfg: TrainConfig, out: str | Path, progress: bool = True, force: bool 
         elif (done := finished_run(cfg, out)) is not None:
             return {**done, "already_finished": True}
         run = _build(cfg)
-        trace, start = _resume(run, resume_path)
+        trace, times, start = _resume(run, resume_path)
         bar = tqdm(range(start, run.total), initial=start, total=run.total, desc=f"train {cfg.task}", disable=not progress,
                    dynamic_ncols=True)
         t0 = time.perf_counter()
         for step in bar:
+            t_step = time.perf_counter()
             row = _step(run, step, resume_path)
             trace.append(row)
+            times.append({"step": step + 1, "seconds": time.perf_counter() - t_step})
             postfix = {"loss": f"{row['loss']:.3f}"}
             if run.controller is not None:
                 kept = [v for k, v in row.items() if k.startswith("kept_")]
                 postfix.update(kept=f"{sum(kept) / len(kept):.3f}", lam=f"{run.controller.lambdas.max().item():.3f}")
             bar.set_postfix(postfix)
             if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < run.total:
-                _save_resume(run, trace, step + 1, resume_path)
-        summary = _finish(run, trace, out, time.perf_counter() - t0)
+                _save_resume(run, trace, times, step + 1, resume_path)
+        summary = _finish(run, trace, times, out, time.perf_counter() - t0)
         resume_path.unlink(missing_ok=True)
         return summary
