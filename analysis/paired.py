@@ -90,10 +90,13 @@ def _stack(df: pd.DataFrame, seeds: list[int]) -> np.ndarray:
 
 def compare(df: pd.DataFrame, reference: str) -> pd.DataFrame:
     """For each task and budget: the reference system against every other system with the same seeds, and each system's
-    share of the full model (mean over seeds of metric / full's metric, with its 95 % interval)."""
+    share of the full model (mean over seeds of metric / full's metric, with its 95 % interval). A full model trained
+    otherwise (a recipe, e.g. `full (long)`: as many epochs as a warm-started retention run saw in all) keeps every
+    token, so it is compared at every budget."""
     rows = []
     for (task, ratio), cell in df[df.ratio.notna()].groupby(["task", "ratio"]):
         full = df[(df.task == task) & (df.system == FULL)]
+        cell = pd.concat([cell, df[(df.task == task) & df.ratio.isna() & (df.system != FULL)].assign(ratio=ratio)])
         ref = cell[cell.system == reference]
         for system, other in cell.groupby("system"):
             seeds = sorted(set(other.seed) & set(ref.seed)) if system != reference else sorted(other.seed)

@@ -9,6 +9,8 @@
 # Runs go to $OUT (checkpoints: not in git); the small files (evaluation JSONs with per-example scores, traces,
 # summaries) are mirrored into measurements/acceptance/ after each run, which analysis reads. Rerunning skips what is
 # finished and resumes a killed training run. Order: task by task, seed by seed, so complete cells land first.
+# Recipe `full-long` (not run by default): a full model trained as many epochs as a warm-started `ours` run saw in all
+# (the full run's, twice) — the fair reference for what `ours` keeps ("full (long)" in the report).
 #   bash scripts/cpu_acceptance.sh [OUT=results/acceptance] [TASKS="sst2 cuad imdb"] [SEEDS="0 1 2"] [RECIPES="ours paper"]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,6 +58,14 @@ for task in $TASKS; do
     /usr/bin/time -f "$task full seed$seed: %e s wall" $AR train --task "$task" --full --seed "$seed" --out "$full" --quiet --set ${TRAIN[$task]}
     evaluate "$full" done --methods full random truncation heavy_hitter --ratios 0.5 0.3
     for recipe in $RECIPES; do
+      if [ "$recipe" = full-long ]; then
+        run="$OUT/$task/full-long/seed$seed"
+        epochs=$(grep -o 'epochs=[0-9.]*' <<< "${TRAIN[$task]}" | cut -d= -f2)
+        /usr/bin/time -f "$task full-long seed$seed: %e s wall" $AR train --task "$task" --full --seed "$seed" --out "$run" --quiet \
+          --set ${TRAIN[$task]} epochs=$(python3 -c "print(2 * $epochs)")
+        evaluate "$run" done --methods full --set identity.study=long identity.variant=full-long
+        continue
+      fi
       for ratio in 0.3 0.5; do
         run="$OUT/$task/$recipe-$ratio/seed$seed"
         warm=""; [ "$recipe" = ours ] && warm="init_from=$full/model"

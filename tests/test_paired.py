@@ -56,8 +56,12 @@ def test_compare_pairs_systems_by_seed_and_example(tmp_path):
         worse = truth & (rng.random(200) < 0.7)
         files.append(_result(tmp_path, f"ours{s}", "learned", "ours", 0.3, s, list(100.0 * ours)))
         files.append(_result(tmp_path, f"hh{s}", "heavy_hitter", None, 0.3, s, list(100.0 * worse)))
-    table = paired.compare(paired.load(files, "accuracy"), "learned (ours)").set_index("system")
-    assert set(table.index) == {"learned (ours)", "heavy_hitter"}
+    longer = [_result(tmp_path, f"long{s}", "full", "long", None, s, [100.0] * 200) for s in range(3)]  # trained longer
+    table = paired.compare(paired.load(files + longer, "accuracy"), "learned (ours)")
+    assert sorted(table.ratio) == [0.3] * 3  # the longer-trained full model is compared at the budget too
+    table = table.set_index("system")
+    assert set(table.index) == {"learned (ours)", "heavy_hitter", "full (long)"}
+    assert table.loc["full (long)", "diff"] < 0 and table.loc["full (long)", "of_full_pct"] > 100
     hh = table.loc["heavy_hitter"]
     assert hh.test == "McNemar exact" and hh.p_value < 1e-6 and hh["diff"] > 0 and hh.diff_low > 0 and hh.paired_seeds == 3
     assert 94 < table.loc["learned (ours)", "of_full_pct"] < 100 and table.loc["learned (ours)", "n_seeds"] == 3
