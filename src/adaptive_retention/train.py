@@ -182,10 +182,11 @@ def _recorded(cfg: TrainConfig) -> TrainConfig:
 
 
 def _same_config(saved: dict, cfg: TrainConfig) -> bool:
-    """A saved run's config (resume state or finished checkpoint) is this run's: the same values, and any key added
-    since it was written at its default — or, for a retention key, at the behaviour it had then (RETENTION_BEFORE) —
-    so a run written before an upgrade resumes, or counts as finished, after it, and only as what it was."""
-    current, defaults = asdict(_recorded(cfg)), {f.name: f.default for f in fields(TrainConfig)}
+    """A saved run's config (resume state or finished checkpoint) is this run's (`cfg` as `_recorded` writes it): the
+    same values, and any key added since it was written at its default — or, for a retention key, at the behaviour it
+    had then (RETENTION_BEFORE) — so a run written before an upgrade resumes, or counts as finished, after it, and only
+    as what it was."""
+    current, defaults = asdict(cfg), {f.name: f.default for f in fields(TrainConfig)}
     if isinstance(saved.get("retention"), dict):
         saved = {**saved, "retention": {**RETENTION_BEFORE, **saved["retention"]}}
     return set(saved) <= set(current) and all(saved[k] == current[k] for k in saved) and \
@@ -289,12 +290,12 @@ def _finish(run: _Run, trace: list[dict], times: list[dict], out: Path, seconds:
 
 
 def finished_run(cfg: TrainConfig, out: Path) -> dict | None:
-    """The summary of a run already finished in `out` with this very config; None if there is none. A finished run with
-    another config is an error (the folder holds someone else's result)."""
+    """The summary of a run already finished in `out` with this very config (as `_recorded` writes it); None if there is
+    none. A finished run with another config is an error (the folder holds someone else's result)."""
     run_file, summary_file = out / "model" / RUN_FILE, out / "summary.json"
     if not (run_file.is_file() and summary_file.is_file()):
         return None
-    done, wanted = read_run(out / "model").get("train_config", {}), asdict(_recorded(cfg))
+    done, wanted = read_run(out / "model").get("train_config", {}), asdict(cfg)
     if not _same_config(done, cfg):
         changed = sorted(k for k in set(done) | set(wanted) if done.get(k) != wanted.get(k))
         raise ValueError(f"{out} holds a finished run with another config (differs in {changed}); "
