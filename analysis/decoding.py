@@ -1,0 +1,117 @@
+"""The KV-cache bench's table and figure (issue 18), from the cells' TSVs (decode-bench) and the cost TSV.
+
+Accuracy per probe, length, method and compression with its Clopper-Pearson 95 % interval (the samples are the
+unit: n per cell), and an exact McNemar test of each method against the full cache and against the best other
+method at the same compression, over the same samples.
+
+    python -m analysis.decoding CELL.tsv ... [--cost cost.tsv] --table T.csv --markdown T.md --figure F.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from adaptive_retention.decoding.defaults import LABELS
+from adaptive_retention.io import save_figure, write_atomic
+
+from .paired import mcnemar
+
+KEYS = ["probe", "length", "compression", "method"]
+
+
+def load(paths: list[str]) -> pd.DataFrame:
+    frames = [pd.read_csv(p, sep="\t", dtype={"answer": str}, keep_default_na=False) for p in paths]
+    rows = pd.concat(frames, ignore_index=True)
+    duplicated = rows.duplicated(["sample", "method", "compression"])
+    if duplicated.any():
+        raise ValueError(f"{int(duplicated.sum())} rows appear twice (same sample, method, compression) across {paths}")
+    return rows
+
+
+def table(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per cell: n, accuracy, its 95 % interval, p vs the full cache and vs the best other method."""
+    out = []
+    for (probe, length), cell in rows.groupby(["probe", "length"], sort=True):
+        by = {key: g.set_index("sample")["correct"] for key, g in cell.groupby(["method", "compression"])}
+        full = by[("full", 0.0)]
+        for (method, c), right in sorted(by.items(), key=lambda kv: (kv[0][1], kv[0][0] != "full", kv[0][0])):
+            k, n = int(right.sum()), len(right)
+            low, high = stats.binomtest(k, n).proportion_ci(0.95, method="exact")
+            row = dict(probe=probe, length=length, compression=c, method=method, n=n, accuracy=k / n,
+                       ci_low=low, ci_high=high)
+            if method != "full":
+                row["p_vs_full"] = mcnemar(right.loc[full.index].to_numpy(), full.to_numpy())
+                rivals = {m: v for (m, cc), v in by.items() if cc == c and m != method}
+                best = max(rivals, key=lambda m: (rivals[m].mean(), m)) if rivals else None
+                if best is not None:
+                    row["best_other"] = best
+                    row["p_vs_best_other"] = mcnemar(right.loc[rivals[best].index].to_numpy(), rivals[best].to_numpy())
+            out.append(row)
+    return pd.DataFrame(out)
+
+
+def markdown(summary: pd.DataFrame, cost: pd.DataFrame | None) -> str:
+    lines = ["# KV-cache retention bench", "",
+             "Accuracy (%) with its exact 95 % interval; p: exact McNemar over the same samples against the full "
+             "cache and against the best other method at that compression.", ""]
+    for (probe, length), cell in summary.groupby(["probe", "length"]):
+        lines += [f"## {probe}, {length} tokens (n = {cell['n'].iloc[0]})", "",
+                  "| compression | method | accuracy | 95 % CI | p vs full | best other | p vs it |", "|---|---|---|---|---|---|---|"]
+        for r in cell.itertuples():
+            p_full = "" if r.method == "full" else f"{r.p_vs_full:.2g}"
+            best = getattr(r, "best_other", "")
+            best = "" if not isinstance(best, str) else LABELS.get(best, best)
+            p_best = "" if not best else f"{r.p_vs_best_other:.2g}"
+            lines.append(f"| {r.compression:g} | {LABELS.get(r.method, r.method)} | {100 * r.accuracy:.1f} | "
+                         f"[{100 * r.ci_low:.1f}, {100 * r.ci_high:.1f}] | {p_full} | {best} | {p_best} |")
+        lines.append("")
+    if cost is not None:
+        lines += ["## Cost: cache memory and time per generated token (ratios to the full cache, one process)", "",
+                  cost.to_markdown(index=False), ""]
+    return "\n".join(lines)
+
+
+def figure(summary: pd.DataFrame, path: str) -> None:
+    """Accuracy against compression, one panel per probe and length, one line per method (full cache at 0)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import seaborn as sns
+
+    data = summary.assign(label=summary["method"].map(lambda m: LABELS.get(m, m)),
+                          panel=summary["probe"] + ", " + summary["length"].astype(str) + " tokens")
+    full = data[data["method"] == "full"]
+    lines = pd.concat([data[data["method"] != "full"]] +
+                      [full.assign(method=m, label=LABELS.get(m, m)) for m in data["method"].unique() if m != "full"])
+    grid = sns.relplot(data=lines.sort_values("compression"), x="compression", y="accuracy", hue="label",
+                       col="panel", col_wrap=min(4, lines["panel"].nunique()), kind="line", marker="o", height=3)
+    grid.set_axis_labels("compression (entries removed)", "accuracy")
+    grid.set(ylim=(-0.02, 1.02))
+    grid.set_titles("{col_name}")
+    grid.legend.set_title(None)
+    save_figure(grid.figure, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("cells", nargs="+")
+    p.add_argument("--cost")
+    p.add_argument("--table", required=True)
+    p.add_argument("--markdown", required=True)
+    p.add_argument("--figure", required=True)
+    args = p.parse_args(argv)
+    summary = table(load(args.cells))
+    cost = pd.read_csv(args.cost, sep="\t") if args.cost else None
+    write_atomic(args.table, summary.to_csv(index=False, float_format="%.4g"))
+    write_atomic(args.markdown, markdown(summary, cost))
+    figure(summary, args.figure)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

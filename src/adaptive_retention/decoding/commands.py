@@ -1,0 +1,42 @@
+"""The decoding subcommands' bodies: `decode-bench` (one probe × length cell) and `decode-cost`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..io import check_writable, write_atomic
+from .bench import COLUMNS, run_cell, _tsv
+from .cost import COST_COLUMNS, decode_cost
+from .models import load_causal_lm
+from .probes import make_probe
+
+
+def bench_command(args) -> int:
+    check_writable(args.out)
+    if args.probe == "qa" and not Path(args.squad_file).is_file():
+        raise FileNotFoundError(f"probe 'qa' reads SQuAD from --squad-file {args.squad_file}: no such file")
+    model, tokenizer = load_causal_lm(args.model)
+    samples = make_probe(args.probe, tokenizer, args.length, args.samples, args.seed, args.squad_file)
+    rows = run_cell(model, tokenizer, samples, args.out, args.methods, args.compressions, args.sinks, args.window,
+                    args.per_head, args.seed, length=args.length, quiet=args.quiet)
+    for method in dict.fromkeys(r["method"] for r in rows):
+        for c in sorted({r["compression"] for r in rows if r["method"] == method}):
+            cell = [r["correct"] for r in rows if r["method"] == method and r["compression"] == c]
+            print(f"{args.probe} {args.length} {method:>13} @ {c:.3f}: {sum(cell)}/{len(cell)}")
+    return 0
+
+
+def cost_command(args) -> int:
+    import torch
+
+    if args.out:
+        check_writable(args.out)
+    torch.set_grad_enabled(False)
+    model, tokenizer = load_causal_lm(args.model)
+    rows = decode_cost(model, len(tokenizer), args.lengths, args.methods, args.compressions, args.sinks, args.window,
+                       args.tokens, args.repeats, args.seed, args.quiet)
+    table = "\t".join(COST_COLUMNS) + "\n" + "".join("\t".join(str(r[c]) for c in COST_COLUMNS) + "\n" for r in rows)
+    print(table, end="")
+    if args.out:
+        write_atomic(args.out, table)
+    return 0

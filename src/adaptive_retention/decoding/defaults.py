@@ -1,0 +1,12 @@
+"""The decoding bench's defaults, in one place (CLI, workflow schema test and analysis import them). Torch-free."""
+
+MODEL = "smollm2"
+PROBES = ("passkey", "multikey", "vt", "qa")
+METHODS = ("streaming_llm", "h2o", "tova", "snapkv", "knorm", "random")  # = decoding.scores.SCORES (test)
+LABELS = {"full": "full cache", "streaming_llm": "StreamingLLM", "h2o": "H2O", "tova": "TOVA", "snapkv": "SnapKV",
+          "knorm": "Knorm", "random": "random"}
+COMPRESSIONS = (0.5, 0.75)  # the core grid here; 0.25 … 0.875 in config/paper.yaml
+SINKS = 4
+WINDOW = 16
+COST_LENGTHS = (1024, 2048, 4096, 8192)
+SQUAD_FILE = "../shared/data/squad/validation.jsonl.gz"

@@ -1,0 +1,135 @@
+"""The decoding bench's pieces without a real model (issue 18): defaults in one place, seeded probes, batching of
+compressed caches, the command line's errors, and the analysis' intervals and paired tests."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from adaptive_retention.cli import main
+from adaptive_retention.decoding import defaults
+from adaptive_retention.decoding.bench import budget_for, greedy, stack
+from adaptive_retention.decoding.cache import RetentionCache, RetentionPolicy
+from adaptive_retention.decoding.models import tiny_llama
+from adaptive_retention.decoding.probes import GENERATORS, Sample, correct, make_probe
+from adaptive_retention.decoding.scores import SCORES
+from analysis.decoding import table
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class WordTokenizer:
+    """Whitespace tokens: enough for the probe generators' length arithmetic."""
+
+    def __call__(self, text, add_special_tokens=True):
+        return type("Encoding", (), {"input_ids": text.split()})()
+
+
+def test_defaults_are_defined_once_and_agree_with_the_schema_and_the_registries():
+    schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())["properties"]["decoding"]
+    props = schema["properties"]
+    assert tuple(props["methods"]["items"]["enum"]) == defaults.METHODS == tuple(SCORES)
+    assert tuple(props["probes"]["items"]["enum"]) == defaults.PROBES == tuple(GENERATORS)
+    assert schema["default"]["methods"] == list(defaults.METHODS) and schema["default"]["probes"] == list(defaults.PROBES)
+    assert (schema["default"]["sinks"], schema["default"]["window"]) == (defaults.SINKS, defaults.WINDOW)
+    assert tuple(schema["default"]["compressions"]) == defaults.COMPRESSIONS
+    assert tuple(schema["default"]["cost"]["lengths"]) == defaults.COST_LENGTHS
+    assert (RetentionPolicy(budget=None).sinks, RetentionPolicy(budget=None).window) == (defaults.SINKS, defaults.WINDOW)
+
+
+@pytest.mark.parametrize("probe", ["passkey", "multikey", "vt"])
+def test_probes_are_seeded_sized_and_hold_their_answers(probe):
+    a = make_probe(probe, WordTokenizer(), 400, 10, seed=0)
+    assert a == make_probe(probe, WordTokenizer(), 400, 10, seed=0)
+    assert [s.answers for s in a] != [s.answers for s in make_probe(probe, WordTokenizer(), 400, 10, seed=1)]
+    for s in a:
+        assert 360 <= len(s.context.split()) <= 420
+        assert all(answer in s.context for answer in s.answers) and not any(x in s.question for x in s.answers[1:])
+    assert {s.depth for s in a} == ({0.0, 0.25, 0.5, 0.75, 1.0} if probe == "passkey" else {s.depth for s in a})
+
+
+def test_the_passkey_sits_at_its_depth():
+    for s in make_probe("passkey", WordTokenizer(), 1000, 5, seed=0):
+        at = s.context.index(f"The pass key is {s.answers[0]}") / len(s.context)
+        assert abs(at - s.depth) < 0.1
+
+
+def test_qa_puts_the_asked_paragraph_among_others():
+    squad = ROOT.parent / "shared/data/squad/validation.jsonl.gz"
+    samples = make_probe("qa", WordTokenizer(), 600, 4, seed=0, squad_file=squad)
+    for s in samples:
+        assert 450 <= len(s.context.split()) <= 600 and s.context.count("\n\n") >= 2
+    with pytest.raises(ValueError, match="needs a SQuAD file"):
+        make_probe("qa", WordTokenizer(), 600, 4, seed=0)
+
+
+def test_correct_reads_the_first_line_and_normalises_qa():
+    needle = Sample("passkey", "p", "", "", "", ("12345",), 0.0, 8)
+    assert correct(needle, " 12345. Remember") and not correct(needle, "\n\n1234\n12345")
+    vt = Sample("vt", "v", "", "", "", ("AB", "CD"), 0.0, 8)
+    assert correct(vt, "CD, AB") and not correct(vt, "AB only")
+    qa = Sample("qa", "q", "", "", "", ("the Denver Broncos",), 0.0, 8)
+    assert correct(qa, "Denver Broncos!") and not correct(qa, "Carolina")
+
+
+@settings(max_examples=50, deadline=None)
+@given(tokens=st.integers(1, 10_000), compression=st.floats(0.01, 0.99), floor=st.integers(0, 40))
+def test_budget_is_kvpress_n_kept_with_a_floor(tokens, compression, floor):
+    assert budget_for(tokens, compression, floor) == max(floor, int(tokens * (1 - compression)))
+
+
+@pytest.mark.parametrize("bad", [0.0, 1.0, -0.5])
+def test_budget_rejects_compressions_outside_the_open_interval(bad):
+    with pytest.raises(ValueError, match="compression must be in"):
+        budget_for(100, bad, 0)
+
+
+def test_a_stacked_batch_answers_as_each_cache_alone():
+    """The bench answers every score of one compression in one batch: each row's logits are those of its cache
+    alone, to float rounding (batched kernels sum in another order), and the rows differ from each other."""
+    model = tiny_llama(layers=2)
+    context, question = torch.randint(0, 128, (1, 60)), torch.randint(0, 128, (1, 5))
+    full = RetentionCache(model, RetentionPolicy(budget=None), observe=tuple(SCORES))
+    with torch.no_grad():
+        model(context, cache=full)
+        policies = [RetentionPolicy(budget=24, score=s, window=4) for s in sorted(SCORES)]
+        together = model(question.expand(len(policies), -1), cache=stack([full.compressed(p) for p in policies], model)).logits
+        alone = torch.cat([model(question, cache=full.compressed(p)).logits for p in policies])
+    torch.testing.assert_close(together, alone, rtol=0, atol=1e-5)
+    assert (alone[1:] - alone[:1]).abs().amax(dim=(1, 2)).min() > 1e-3  # the scores did keep different entries
+    assert len(greedy(model, stack([full.compressed(p) for p in policies], model), question, 4, set(), set(), set())) == 6
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["decode-bench", "--probe", "passkey", "--length", "512", "--compressions", "1", "--out", "x.tsv"], "in (0, 1)"),
+    (["decode-bench", "--probe", "needle", "--length", "512", "--out", "x.tsv"], "invalid choice: 'needle'"),
+    (["decode-bench", "--probe", "passkey", "--length", "512", "--methods", "lru", "--out", "x.tsv"], "invalid choice: 'lru'"),
+    (["decode-cost", "--lengths", "32"], "must be ≥ 64"),
+])
+def test_bad_arguments_fail_before_any_model_loads(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert message in capsys.readouterr().err
+
+
+def test_qa_without_its_squad_file_names_the_file(tmp_path, capsys):
+    missing = tmp_path / "nope.jsonl"
+    assert main(["decode-bench", "--probe", "qa", "--length", "512", "--squad-file", str(missing),
+                 "--out", str(tmp_path / "qa.tsv")]) != 0
+    assert str(missing) in capsys.readouterr().err and not (tmp_path / "qa.tsv").exists()
+
+
+def test_analysis_intervals_and_paired_tests():
+    rows = []
+    for i in range(20):
+        rows.append(dict(probe="passkey", length=1024, sample=f"s{i}", method="full", compression=0.0, correct=1))
+        rows.append(dict(probe="passkey", length=1024, sample=f"s{i}", method="tova", compression=0.5, correct=int(i < 18)))
+        rows.append(dict(probe="passkey", length=1024, sample=f"s{i}", method="random", compression=0.5, correct=int(i < 2)))
+    summary = table(pd.DataFrame(rows)).set_index("method")
+    assert summary.loc["full", "accuracy"] == 1 and summary.loc["full", "ci_high"] == 1
+    assert summary.loc["full", "ci_low"] == pytest.approx(0.025 ** (1 / 20))  # Clopper-Pearson at k = n
+    assert summary.loc["tova", "p_vs_full"] == pytest.approx(0.5)  # 2 discordant samples: exact McNemar
+    assert summary.loc["random", "best_other"] == "tova" and summary.loc["random", "p_vs_best_other"] == pytest.approx(2 * 0.5 ** 16)

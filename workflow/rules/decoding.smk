@@ -1,0 +1,84 @@
+# Retention for decoders (issue 18): the KV-cache bench on a causal LM — one job per probe × context length (every
+# eviction score and compression on the same prefilled caches; a killed job resumes from its progress file), the cost
+# of decoding against context length, then the table and the figure.
+
+
+rule decode_cell:
+    """One probe at one context length: the full cache and every score at every compression, same samples."""
+    output:
+        f"{RESULTS}/decoding/{{probe}}-{{length}}.tsv",
+    log:
+        "logs/decoding/{probe}-{length}.log",
+    benchmark:
+        "benchmarks/decoding/{probe}-{length}.tsv"
+    wildcard_constraints:
+        probe="|".join(DECODING_PROBES),
+        length=r"\d+",
+    threads: res("decoding", "threads")
+    resources:
+        gpu=lambda wc: res("decoding", "gpu"),
+        runtime=lambda wc: res("decoding", "runtime"),
+        mem_mb=lambda wc: res("decoding", "mem_mb"),
+    conda:
+        "../../envs/adaptive-retention.yaml"
+    params:
+        ar=AR,
+        d=DECODING,
+        squad=DECODING_SQUAD,
+        methods=" ".join(DECODING["methods"]),
+        compressions=" ".join(f"{c:g}" for c in DECODING["compressions"]),
+        per_head="--per-head" if DECODING["per_head"] else "",
+    shell:
+        f"{TORCH_THREADS} " "{params.ar} decode-bench --model {params.d[model]:q} --probe {wildcards.probe} --length {wildcards.length} "
+        "--samples {params.d[samples]} --seed {params.d[seed]} --methods {params.methods} --compressions {params.compressions} "
+        "--sinks {params.d[sinks]} --window {params.d[window]} {params.per_head} --squad-file {params.squad:q} --quiet "
+        "--out {output:q} > {log:q} 2>&1"
+
+
+rule decode_cost:
+    """Cache memory and time per generated token against context length: the full cache beside every score at every
+    compression, variants alternating in one process."""
+    output:
+        f"{RESULTS}/decoding/cost.tsv",
+    log:
+        "logs/decoding/cost.log",
+    benchmark:
+        "benchmarks/decoding/cost.tsv"
+    threads: res("decoding", "threads")
+    resources:
+        gpu=lambda wc: res("decoding", "gpu"),
+        runtime=lambda wc: res("decoding", "runtime"),
+        mem_mb=lambda wc: res("decoding", "mem_mb"),
+    conda:
+        "../../envs/adaptive-retention.yaml"
+    params:
+        ar=AR,
+        d=DECODING,
+        cost=DECODING["cost"],
+        lengths=" ".join(str(n) for n in DECODING["cost"]["lengths"]),
+        methods=" ".join(DECODING["methods"]),
+        compressions=" ".join(f"{c:g}" for c in DECODING["compressions"]),
+    shell:
+        f"{TORCH_THREADS} " "{params.ar} decode-cost --model {params.d[model]:q} --lengths {params.lengths} --methods {params.methods} "
+        "--compressions {params.compressions} --sinks {params.d[sinks]} --window {params.d[window]} --tokens {params.cost[tokens]} "
+        "--repeats {params.cost[repeats]} --seed {params.d[seed]} --quiet --out {output:q} > {log:q} 2>&1"
+
+
+rule decoding_report:
+    """Accuracy per probe, length, method and compression with exact intervals and paired McNemar tests; the figure."""
+    input:
+        cells=decoding_cells(),
+        cost=rules.decode_cost.output,
+    output:
+        table=report(f"{RESULTS}/tables/decoding.csv", caption="../report/decoding.rst", category="Decoders"),
+        markdown=f"{RESULTS}/tables/decoding.md",
+        figure=report(f"{RESULTS}/figures/decoding.png", caption="../report/decoding.rst", category="Decoders"),
+    log:
+        "logs/decoding/report.log",
+    conda:
+        "../../envs/adaptive-retention.yaml"
+    params:
+        analysis=ANALYSIS,
+    shell:
+        "{params.analysis}.decoding {input.cells:q} --cost {input.cost:q} --table {output.table:q} "
+        "--markdown {output.markdown:q} --figure {output.figure:q} > {log:q} 2>&1"
