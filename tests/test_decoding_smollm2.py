@@ -60,3 +60,15 @@ def test_a_bench_cell_scores_every_method_on_the_same_samples_and_resumes(smollm
     for r in fresh.itertuples():
         assert r.budget == (r.tokens if r.method == "full" else budget_for(r.tokens, 0.5, 8))
     assert fresh[fresh.method == "full"].correct.all()  # SmolLM2 finds a passkey in 96 tokens
+
+
+def test_the_readme_decoder_block_runs_as_written():
+    """The README's 'Retention for decoders' block, executed as written (with a prompt of 200 tokens)."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = text.split("## Retention for decoders", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    namespace = {"prompt": "The grass is green. The sky is blue. " * 20 + "What colour is the grass?"}
+    exec(compile(block.replace("max_new_tokens=64", "max_new_tokens=4"), "README.md", "exec"), namespace)
+    cache = namespace["cache"]
+    assert cache.layers[0].seen > 200 and cache.entries() == min(512, cache.layers[0].seen)
