@@ -27,15 +27,25 @@ def at_least(low: int):
     return parse
 
 
-def kept_ratio(text: str) -> float:
-    """argparse type: a kept ratio in (0, 1]."""
+def _number(text: str, ok, problem: str) -> float:
+    """argparse type body: a number for which ok(value) holds; else a usage error saying `problem`."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not is_kept_ratio(value):
-        raise argparse.ArgumentTypeError(kept_ratio_problem(text))
+    if not ok(value):
+        raise argparse.ArgumentTypeError(problem)
     return value
+
+
+def kept_ratio(text: str) -> float:
+    """argparse type: a kept ratio in (0, 1]."""
+    return _number(text, is_kept_ratio, kept_ratio_problem(text))
+
+
+def compression(text: str) -> float:
+    """argparse type: a KV-cache compression (the fraction of entries removed, kvpress's convention) in (0, 1)."""
+    return _number(text, lambda v: 0 < v < 1, f"a compression is the fraction removed, in (0, 1); got {text}")
 
 
 def _bench(args) -> int:
@@ -242,17 +252,6 @@ def _data_commands(sub) -> None:
     d.add_argument("--model", default="minilm")
     d.add_argument("--max-examples", type=at_least(1), default=5000)
     d.set_defaults(func=_data_stats)
-
-
-def compression(text: str) -> float:
-    """argparse type: a KV-cache compression (the fraction of entries removed, kvpress's convention) in (0, 1)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"a compression is the fraction removed, in (0, 1); got {text}")
-    return value
 
 
 def _decode_bench(args) -> int:
