@@ -118,8 +118,8 @@ def run_cell(model, tokenizer, samples: list[Sample], out: str | os.PathLike, me
                 runs += [(methods, c, budget, [full.compressed(p) for p in policies])]
             rows = []
             for names, c, budget, caches in runs:
-                answers = greedy(model, stack(caches, model) if len(caches) > 1 else caches[0], question,
-                                 sample.max_new_tokens, eos, newline, blank)
+                # stacked even alone: the question and answer add their tokens uncompressed, for every row
+                answers = greedy(model, stack(caches, model), question, sample.max_new_tokens, eos, newline, blank)
                 for name, answer in zip([names] if isinstance(names, str) else names, answers):
                     text = tokenizer.decode(answer, skip_special_tokens=True)
                     rows.append(dict(base, method=name, compression=c, budget=budget,
