@@ -4,7 +4,10 @@ Accuracy per probe, length, method and compression with its Clopper-Pearson 95 %
 unit: n per cell), and an exact McNemar test of each method against the full cache and against the best other
 method at the same compression, over the same samples.
 
-    python -m analysis.decoding CELL.tsv ... [--cost cost.tsv] --table T.csv --markdown T.md --figure F.png
+Streaming perplexity (decode-perplexity): exp of the mean per-document NLL with a t-interval over documents, and a
+Wilcoxon signed-rank test against the full cache on the same documents.
+
+    python -m analysis.decoding CELL.tsv ... [--cost cost.tsv] [--perplexity ppl.tsv] --table T.csv --markdown T.md --figure F.png
 """
 
 from __future__ import annotations
@@ -55,7 +58,21 @@ def table(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def markdown(summary: pd.DataFrame, cost: pd.DataFrame | None) -> str:
+def perplexity_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per compression and method: perplexity exp(mean NLL) over documents, its 95 % interval, Wilcoxon p vs full."""
+    out = []
+    for c, at in rows.groupby("compression"):
+        docs = {m: g.set_index(["source", "document"])["nll"] for m, g in at.groupby("method")}
+        for method, nll in sorted(docs.items(), key=lambda kv: (kv[0] != "full", kv[0])):
+            low, high = stats.t.interval(0.95, len(nll) - 1, loc=nll.mean(), scale=stats.sem(nll)) if len(nll) > 1 else (np.nan,) * 2
+            diff = nll - docs["full"].loc[nll.index]
+            p = stats.wilcoxon(diff).pvalue if method != "full" and (diff != 0).any() else np.nan
+            out.append(dict(compression=c, method=method, documents=len(nll), perplexity=np.exp(nll.mean()),
+                            ci_low=np.exp(low), ci_high=np.exp(high), nll_vs_full=diff.mean(), p_vs_full=p))
+    return pd.DataFrame(out)
+
+
+def markdown(summary: pd.DataFrame, cost: pd.DataFrame | None, perplexity: pd.DataFrame | None = None) -> str:
     lines = ["# KV-cache retention bench", "",
              "Accuracy (%) with its exact 95 % interval; p: exact McNemar over the same samples against the full "
              "cache and against the best other method at that compression.", ""]
@@ -69,6 +86,14 @@ def markdown(summary: pd.DataFrame, cost: pd.DataFrame | None) -> str:
             p_best = "" if not best else f"{r.p_vs_best_other:.2g}"
             lines.append(f"| {r.compression:g} | {LABELS.get(r.method, r.method)} | {100 * r.accuracy:.1f} | "
                          f"[{100 * r.ci_low:.1f}, {100 * r.ci_high:.1f}] | {p_full} | {best} | {p_best} |")
+        lines.append("")
+    if perplexity is not None:
+        lines += ["## Streaming perplexity (documents read through the budgeted cache; Wilcoxon over documents)", "",
+                  "| compression | method | documents | perplexity | 95 % CI | ΔNLL vs full | p vs full |", "|---|---|---|---|---|---|---|"]
+        for r in perplexity.itertuples():
+            p = "" if r.method == "full" else f"{r.p_vs_full:.2g}"
+            lines.append(f"| {r.compression:g} | {LABELS.get(r.method, r.method)} | {r.documents} | {r.perplexity:.2f} | "
+                         f"[{r.ci_low:.2f}, {r.ci_high:.2f}] | {r.nll_vs_full:+.4f} | {p} |")
         lines.append("")
     if cost is not None:
         lines += ["## Cost: cache memory and time per generated token (ratios to the full cache, one process)", "",
@@ -101,14 +126,16 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("cells", nargs="+")
     p.add_argument("--cost")
+    p.add_argument("--perplexity")
     p.add_argument("--table", required=True)
     p.add_argument("--markdown", required=True)
     p.add_argument("--figure", required=True)
     args = p.parse_args(argv)
     summary = table(load(args.cells))
     cost = pd.read_csv(args.cost, sep="\t") if args.cost else None
+    perplexity = perplexity_table(pd.read_csv(args.perplexity, sep="\t")) if args.perplexity else None
     write_atomic(args.table, summary.to_csv(index=False, float_format="%.4g"))
-    write_atomic(args.markdown, markdown(summary, cost))
+    write_atomic(args.markdown, markdown(summary, cost, perplexity))
     figure(summary, args.figure)
     return 0
 

@@ -37,6 +37,7 @@ def test_defaults_are_defined_once_and_agree_with_the_schema_and_the_registries(
     assert (schema["default"]["sinks"], schema["default"]["window"]) == (defaults.SINKS, defaults.WINDOW)
     assert tuple(schema["default"]["compressions"]) == defaults.COMPRESSIONS
     assert tuple(schema["default"]["cost"]["lengths"]) == defaults.COST_LENGTHS
+    assert schema["default"]["perplexity"] == defaults.PERPLEXITY
     assert (RetentionPolicy(budget=None).sinks, RetentionPolicy(budget=None).window) == (defaults.SINKS, defaults.WINDOW)
 
 

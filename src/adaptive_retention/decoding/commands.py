@@ -40,3 +40,18 @@ def cost_command(args) -> int:
     if args.out:
         write_atomic(args.out, table)
     return 0
+
+
+def perplexity_command(args) -> int:
+    from .perplexity import run_perplexity
+
+    check_writable(args.out)
+    model, tokenizer = load_causal_lm(args.model)
+    rows = run_perplexity(model, tokenizer, args.data_dir, args.sources, args.length, args.documents, args.methods,
+                          args.compressions, args.sinks, args.window, args.chunk, args.out, args.seed, args.quiet)
+    import math
+    for c in sorted({r["compression"] for r in rows}):
+        for method in dict.fromkeys(r["method"] for r in rows):
+            nll = [r["nll"] for r in rows if r["method"] == method and r["compression"] == c]
+            print(f"perplexity @ {c:.3f} {method:>13}: {math.exp(sum(nll) / len(nll)):.2f} ({len(nll)} documents)")
+    return 0

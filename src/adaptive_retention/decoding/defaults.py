@@ -10,3 +10,4 @@ SINKS = 4
 WINDOW = 16
 COST_LENGTHS = (1024, 2048, 4096, 8192)
 SQUAD_FILE = "../shared/data/squad/validation.jsonl.gz"
+PERPLEXITY = {"sources": ["arxiv", "cuad"], "length": 1024, "documents": 8, "chunk": 32}  # streaming perplexity
