@@ -134,3 +134,16 @@ def test_analysis_intervals_and_paired_tests():
     assert summary.loc["full", "ci_low"] == pytest.approx(0.025 ** (1 / 20))  # Clopper-Pearson at k = n
     assert summary.loc["tova", "p_vs_full"] == pytest.approx(0.5)  # 2 discordant samples: exact McNemar
     assert summary.loc["random", "best_other"] == "tova" and summary.loc["random", "p_vs_best_other"] == pytest.approx(2 * 0.5 ** 16)
+
+
+def test_the_core_grid_overlay_layers_on_the_default_config():
+    """config/overlays/decoding.yaml is a second --configfile: merged key by key (as Snakemake does), it validates and
+    asks for every probe at 1k and 2k tokens with 100 samples, every score, in its own results folder."""
+    from snakemake.utils import update_config, validate
+
+    config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    update_config(config, yaml.safe_load((ROOT / "config/overlays/decoding.yaml").read_text()))
+    validate(config, str(ROOT / "workflow/schemas/config.schema.yaml"))
+    d = config["decoding"]
+    assert d["enabled"] and d["probes"] == list(defaults.PROBES) and d["lengths"] == [1024, 2048] and d["samples"] == 100
+    assert d["methods"] == list(defaults.METHODS) and config["results_dir"] != "results" and config["tasks"]
