@@ -272,6 +272,13 @@ def _decode_perplexity(args) -> int:
     return perplexity_command(args)
 
 
+def _prepare_decoder(args) -> int:
+    from .decoding.models import save_causal_lm
+
+    save_causal_lm(args.model, args.out)
+    return 0
+
+
 def _decoding_commands(sub) -> None:
     """decode-bench, decode-cost: retention of a causal LM's KV cache (issue 18)."""
     from .decoding.defaults import (COMPRESSIONS, COST_LENGTHS, METHODS, MODEL, PERPLEXITY, PROBES, SINKS,
@@ -312,6 +319,10 @@ def _decoding_commands(sub) -> None:
     x.add_argument("--chunk", type=at_least(1), default=PERPLEXITY["chunk"], help="tokens read between evictions")
     x.add_argument("--out", required=True, help="TSV: one row per document × method × compression")
     x.set_defaults(func=_decode_perplexity)
+    pd = sub.add_parser("prepare-decoder", help="write a causal LM as a plain HF folder once (smollm2: its GGUF dequantised)")
+    pd.add_argument("--model", default=MODEL)
+    pd.add_argument("--out", required=True)
+    pd.set_defaults(func=_prepare_decoder)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -35,6 +35,9 @@ BENCH = {**config["benchmark"], "model": PLAN.timed_model}
 DECODING = config["decoding"]  # the KV-cache bench (rules/decoding.smk)
 DECODING_PROBES = DECODING["probes"]
 DECODING_SQUAD = DECODING.get("squad_file") or f"{config['data_dir']}/squad/validation.jsonl.gz"
+# smollm2 is dequantised from its GGUF file once (rule prepare_decoder), every decoding job then loads the folder
+DECODER = "resources/smollm2" if DECODING["model"] == "smollm2" else DECODING["model"]
+DECODER_INPUT = [DECODER] if DECODING["model"] == "smollm2" else []
 
 wildcard_constraints:
     run="|".join(re.escape(r) for r in RUNS),

@@ -1,10 +1,26 @@
 # Retention for decoders (issue 18): the KV-cache bench on a causal LM — one job per probe × context length (every
 # eviction score and compression on the same prefilled caches; a killed job resumes from its progress file), the cost
-# of decoding against context length, then the table and the figure.
+# of decoding against context length, streaming perplexity, then the table and the figure.
+
+
+rule prepare_decoder:
+    """SmolLM2's GGUF file dequantised once into a plain folder (≈ 30 s per load otherwise, < 1 s from the folder)."""
+    output:
+        directory("resources/smollm2"),
+    log:
+        "logs/decoding/prepare_decoder.log",
+    conda:
+        "../../envs/adaptive-retention.yaml"
+    params:
+        ar=AR,
+    shell:
+        "{params.ar} prepare-decoder --model smollm2 --out {output:q} > {log:q} 2>&1"
 
 
 rule decode_cell:
     """One probe at one context length: the full cache and every score at every compression, same samples."""
+    input:
+        DECODER_INPUT,
     output:
         f"{RESULTS}/decoding/{{probe}}-{{length}}.tsv",
     log:
@@ -23,13 +39,14 @@ rule decode_cell:
         "../../envs/adaptive-retention.yaml"
     params:
         ar=AR,
+        model=DECODER,
         d=DECODING,
         squad=DECODING_SQUAD,
         methods=" ".join(DECODING["methods"]),
         compressions=" ".join(f"{c:g}" for c in DECODING["compressions"]),
         per_head="--per-head" if DECODING["per_head"] else "",
     shell:
-        f"{TORCH_THREADS} " "{params.ar} decode-bench --model {params.d[model]:q} --probe {wildcards.probe} --length {wildcards.length} "
+        f"{TORCH_THREADS} " "{params.ar} decode-bench --model {params.model:q} --probe {wildcards.probe} --length {wildcards.length} "
         "--samples {params.d[samples]} --seed {params.d[seed]} --methods {params.methods} --compressions {params.compressions} "
         "--sinks {params.d[sinks]} --window {params.d[window]} {params.per_head} --squad-file {params.squad:q} --quiet "
         "--out {output:q} > {log:q} 2>&1"
@@ -38,6 +55,8 @@ rule decode_cell:
 rule decode_cost:
     """Cache memory and time per generated token against context length: the full cache beside every score at every
     compression, variants alternating in one process."""
+    input:
+        DECODER_INPUT,
     output:
         f"{RESULTS}/decoding/cost.tsv",
     log:
@@ -53,13 +72,14 @@ rule decode_cost:
         "../../envs/adaptive-retention.yaml"
     params:
         ar=AR,
+        model=DECODER,
         d=DECODING,
         cost=DECODING["cost"],
         lengths=" ".join(str(n) for n in DECODING["cost"]["lengths"]),
         methods=" ".join(DECODING["methods"]),
         compressions=" ".join(f"{c:g}" for c in DECODING["compressions"]),
     shell:
-        f"{TORCH_THREADS} " "{params.ar} decode-cost --model {params.d[model]:q} --lengths {params.lengths} --methods {params.methods} "
+        f"{TORCH_THREADS} " "{params.ar} decode-cost --model {params.model:q} --lengths {params.lengths} --methods {params.methods} "
         "--compressions {params.compressions} --sinks {params.d[sinks]} --window {params.d[window]} --tokens {params.cost[tokens]} "
         "--repeats {params.cost[repeats]} --seed {params.d[seed]} --quiet --out {output:q} > {log:q} 2>&1"
 
@@ -67,6 +87,8 @@ rule decode_cost:
 rule decode_perplexity:
     """Streaming perplexity of long real documents (arXiv papers, CUAD contracts) read through the budgeted cache,
     the full cache scored on the same tokens."""
+    input:
+        DECODER_INPUT,
     output:
         f"{RESULTS}/decoding/perplexity.tsv",
     log:
@@ -82,6 +104,7 @@ rule decode_perplexity:
         "../../envs/adaptive-retention.yaml"
     params:
         ar=AR,
+        model=DECODER,
         d=DECODING,
         ppl=DECODING["perplexity"],
         sources=" ".join(DECODING["perplexity"]["sources"]),
@@ -89,7 +112,7 @@ rule decode_perplexity:
         methods=" ".join(DECODING["methods"]),
         compressions=" ".join(f"{c:g}" for c in DECODING["compressions"]),
     shell:
-        f"{TORCH_THREADS} " "{params.ar} decode-perplexity --model {params.d[model]:q} --sources {params.sources} --data-dir {params.data_dir:q} "
+        f"{TORCH_THREADS} " "{params.ar} decode-perplexity --model {params.model:q} --sources {params.sources} --data-dir {params.data_dir:q} "
         "--length {params.ppl[length]} --documents {params.ppl[documents]} --chunk {params.ppl[chunk]} --methods {params.methods} "
         "--compressions {params.compressions} --sinks {params.d[sinks]} --window {params.d[window]} --seed {params.d[seed]} --quiet "
         "--out {output:q} > {log:q} 2>&1"

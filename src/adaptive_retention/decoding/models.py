@@ -39,6 +39,26 @@ def load_causal_lm(model: str, dtype: str = "float32", device: str = "auto"):
     return lm.to(device).eval(), tokenizer
 
 
+def save_causal_lm(model: str, out: str) -> None:
+    """Write `model` as a plain Hugging Face folder (safetensors + tokenizer), atomically. For `smollm2` this is the
+    GGUF file dequantised once: every later load reads the folder in a second instead of rebuilding it (≈ 30 s)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from ..io import atomic_folder
+
+    lm, tokenizer = load_causal_lm(model, device="cpu")
+    config = lm.config
+    config.quantization_config = None  # a dequantised GGUF model carries its loader's flag; the weights are plain
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(lm.state_dict())
+    with atomic_folder(out) as folder:
+        plain.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+
+
 def tiny_llama(seed: int = 0, layers: int = 2, heads: int = 4, kv_heads: int = 2, vocab: int = 128,
                attention: str = "sdpa"):
     """A random LlamaForCausalLM small enough for unit tests (GQA: `heads` query heads share `kv_heads`)."""
