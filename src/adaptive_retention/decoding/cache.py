@@ -20,7 +20,7 @@ from transformers.cache_utils import Cache, DynamicLayer
 from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
 from .defaults import SINKS, WINDOW
-from .scores import NEEDS_ATTENTION, NEEDS_QUERIES, SCORES, AttentionStats, check_score, window_attention
+from .scores import NEEDS_ATTENTION, NEEDS_QUERIES, SCORES, AttentionStats, check_score, group_mean, window_attention
 
 _QUERY_CHUNK = 256  # queries per block when accumulating attention statistics over a long prefill
 
@@ -150,12 +150,10 @@ class RetentionCache(Cache):
         if layer.attention is None:  # first step: every entry so far is this step's
             zeros = layer.positions.new_zeros(layer.positions.shape, dtype=torch.float32)
             layer.attention = AttentionStats(zeros, zeros.clone())
-        groups = queries.shape[1] // layer.keys.shape[1]
         for start in range(0, queries.shape[2], _QUERY_CHUNK):
             chunk, chunk_positions = queries[:, :, start:start + _QUERY_CHUNK], query_positions[start:start + _QUERY_CHUNK]
             weights = window_attention(chunk, chunk_positions, layer.keys, layer.positions)        # (B, Hq, c, T)
-            b, hq, _, t = weights.shape
-            layer.attention.total += weights.sum(dim=2).view(b, hq // groups, groups, t).mean(dim=2)
+            layer.attention.total += group_mean(weights.sum(dim=2), layer.keys.shape[1])
             layer.attention.count += (layer.positions[:, :, None, :] <= chunk_positions[None, None, :, None]).sum(2)
 
 
