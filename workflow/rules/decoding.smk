@@ -39,7 +39,7 @@ rule decode_cell:
         "../../envs/adaptive-retention.yaml"
     params:
         ar=AR,
-        model=DECODER,
+        model=lambda wc: DECODER,
         d=DECODING,
         squad=DECODING_SQUAD,
         methods=" ".join(DECODING["methods"]),
@@ -72,7 +72,7 @@ rule decode_cost:
         "../../envs/adaptive-retention.yaml"
     params:
         ar=AR,
-        model=DECODER,
+        model=lambda wc: DECODER,
         d=DECODING,
         cost=DECODING["cost"],
         lengths=" ".join(str(n) for n in DECODING["cost"]["lengths"]),
@@ -104,7 +104,7 @@ rule decode_perplexity:
         "../../envs/adaptive-retention.yaml"
     params:
         ar=AR,
-        model=DECODER,
+        model=lambda wc: DECODER,
         d=DECODING,
         ppl=DECODING["perplexity"],
         sources=" ".join(DECODING["perplexity"]["sources"]),
