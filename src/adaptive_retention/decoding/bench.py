@@ -128,12 +128,14 @@ def run_cell(model, tokenizer, samples: list[Sample], out: str | os.PathLike, me
             log.flush()
             done[sample.id] = rows
     rows = [row for sample in samples for row in done[sample.id]]
-    write_atomic(out, _tsv(rows))
+    write_atomic(out, tsv(rows, COLUMNS))
     progress.unlink()
     return rows
 
 
-def _tsv(rows: list[dict]) -> str:
+def tsv(rows: list[dict], columns: tuple[str, ...]) -> str:
+    """The decoding outputs' one table format: a header, then one line per row (tabs and line breaks in values
+    become spaces)."""
     clean = lambda v: str(v).replace("\t", " ").replace("\n", " ")
-    return "\t".join(COLUMNS) + "\n" + "".join("\t".join(clean(r[c]) for c in COLUMNS) + "\n" for r in rows)
+    return "\t".join(columns) + "\n" + "".join("\t".join(clean(r[c]) for c in columns) + "\n" for r in rows)
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from ..io import check_writable, write_atomic
-from .bench import COLUMNS, run_cell, _tsv
+from .bench import run_cell, tsv
 from .cost import COST_COLUMNS, decode_cost
 from .models import load_causal_lm
 from .probes import make_probe
@@ -35,7 +36,7 @@ def cost_command(args) -> int:
     model, tokenizer = load_causal_lm(args.model)
     rows = decode_cost(model, len(tokenizer), args.lengths, args.methods, args.compressions, args.sinks, args.window,
                        args.tokens, args.repeats, args.seed, args.quiet)
-    table = "\t".join(COST_COLUMNS) + "\n" + "".join("\t".join(str(r[c]) for c in COST_COLUMNS) + "\n" for r in rows)
+    table = tsv(rows, COST_COLUMNS)
     print(table, end="")
     if args.out:
         write_atomic(args.out, table)
@@ -49,7 +50,6 @@ def perplexity_command(args) -> int:
     model, tokenizer = load_causal_lm(args.model)
     rows = run_perplexity(model, tokenizer, args.data_dir, args.sources, args.length, args.documents, args.methods,
                           args.compressions, args.sinks, args.window, args.chunk, args.out, args.seed, args.quiet)
-    import math
     for c in sorted({r["compression"] for r in rows}):
         for method in dict.fromkeys(r["method"] for r in rows):
             nll = [r["nll"] for r in rows if r["method"] == method and r["compression"] == c]

@@ -10,4 +10,5 @@ SINKS = 4
 WINDOW = 16
 COST_LENGTHS = (1024, 2048, 4096, 8192)
 SQUAD_FILE = "../shared/data/squad/validation.jsonl.gz"
-PERPLEXITY = {"sources": ["arxiv", "cuad"], "length": 1024, "documents": 8, "chunk": 32}  # streaming perplexity
+DOCUMENT_SOURCES = ("arxiv", "cuad")  # streaming perplexity's documents (= decoding.perplexity.SOURCES)
+PERPLEXITY = {"sources": list(DOCUMENT_SOURCES), "length": 1024, "documents": 8, "chunk": 32}  # streaming perplexity

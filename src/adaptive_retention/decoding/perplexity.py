@@ -18,11 +18,11 @@ from tqdm import tqdm
 
 from ..data import read_jsonl
 from ..io import write_atomic
-from .bench import FULL, budget_for
+from .bench import FULL, budget_for, tsv
 from .cache import RetentionCache, RetentionPolicy
 
 SOURCES = {"arxiv": ("arxiv-unarxive-sample/test.jsonl.gz", "text", "arxiv_id"),
-           "cuad": ("cuad-qa/test.jsonl.xz", "context", "title")}  # source → (file under data_dir, text, id fields)
+           "cuad": ("cuad-qa/test.jsonl.xz", "context", "title")}  # = defaults.DOCUMENT_SOURCES: (file under data_dir, text, id fields)
 PPL_COLUMNS = ("source", "document", "tokens", "method", "compression", "budget", "scored", "nll")
 
 
@@ -71,5 +71,5 @@ def run_perplexity(model, tokenizer, data_dir, sources: list[str], length: int, 
                 for m in methods:
                     nll = token_nll(model, ids, RetentionPolicy(budget, m, sinks, window, seed=seed), chunk)
                     rows.append(dict(base, method=m, nll=float(nll[scored].mean())))
-    write_atomic(out, "\t".join(PPL_COLUMNS) + "\n" + "".join("\t".join(str(r[k]) for k in PPL_COLUMNS) + "\n" for r in rows))
+    write_atomic(out, tsv(rows, PPL_COLUMNS))
     return rows
