@@ -166,3 +166,9 @@ def test_bad_policies_fail_before_any_work():
         RetentionPolicy(budget=10, sinks=4, window=8)
     with pytest.raises(ValueError, match="did not record"):
         RetentionCache(MODEL, RetentionPolicy(budget=None, score="knorm")).compressed(RetentionPolicy(budget=8, score="h2o", window=0))
+
+
+def test_equal_scores_keep_the_most_recent_entries():
+    """SnapKV on a context shorter than its 64-query window scores every entry alike: the newest are kept."""
+    kept = last(RetentionPolicy(budget=8, score="snapkv", sinks=0, window=0), length=25).positions[0, 0].tolist()
+    assert kept == list(range(17, 25))

@@ -167,7 +167,12 @@ def evict(layer: RetentionLayer, policy: RetentionPolicy, generator: torch.Gener
     protected = (layer.positions < policy.sinks) | (layer.positions >= layer.seen - policy.window)
     if not policy.per_head:  # one choice per layer: positions agree across heads
         scores, protected = scores.mean(dim=1, keepdim=True), protected[:, :1]
-    keep = scores.masked_fill(protected, float("inf")).topk(policy.budget, dim=-1).indices.sort(dim=-1).values
+    scores = scores.masked_fill(protected, float("inf"))
+    # highest scores first, equal scores broken towards the most recent entry (not left to topk's arbitrary order:
+    # SnapKV over a context shorter than its window, for one, scores every entry alike)
+    recent_first = layer.positions[:, :scores.shape[1]].argsort(dim=-1, descending=True, stable=True)
+    ranked = scores.gather(-1, recent_first).argsort(dim=-1, descending=True, stable=True)
+    keep = recent_first.gather(-1, ranked[..., :policy.budget]).sort(dim=-1).values
     layer.select(keep.expand(-1, layer.keys.shape[1], -1))
 
 
