@@ -18,6 +18,10 @@ from pathlib import Path
 DEPTHS = (0.0, 0.25, 0.5, 0.75, 1.0)  # where the needle sits in the context; samples cycle through them
 NOISE = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. "
 VT_HOPS = 4  # RULER's vt: one chain of 4 hops (5 variables)
+# The vt answer prefix ends with " VAR", the assignments' own word: after RULER's bare "they are:", SmolLM2-135M
+# continued the haystack ("The grass is green...") in 20 / 20 samples at 1, 2 and 4 hops with the full cache; with
+# " VAR" it names variables (2 / 10 right at 4 hops). Chosen on probe seed 7, never the bench's seed 0.
+VT_PRIMING = " VAR"
 KEY_WORDS = ("apple", "river", "candle", "violin", "harbor", "meadow", "lantern", "falcon", "pepper", "glacier",
              "saddle", "compass", "orchid", "anchor", "thunder", "marble", "velvet", "cactus", "pillow", "beacon",
              "walnut", "quartz", "ember", "tulip", "canyon", "feather", "biscuit", "copper", "lagoon", "meteor")
@@ -104,7 +108,7 @@ def variable_tracking(tokenizer, length: int, n: int, seed: int, hops: int = VT_
         depths = sorted(rng.random() for _ in pieces)
         question = f"Question: Find all variables that are assigned the value {value} in the text above."
         prefix = (f"Answer: According to the chain(s) of variable assignment in the text above, {hops + 1} variables "
-                  f"are assigned the value {value}, they are:")
+                  f"are assigned the value {value}, they are:" + VT_PRIMING)
         samples.append(Sample("vt", f"vt-{length}-{i}", _fill(tokenizer, length, pieces, depths, head), question,
                               prefix, tuple(names), depths[0], 8 * (hops + 1)))
     return samples
