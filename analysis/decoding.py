@@ -7,7 +7,10 @@ method at the same compression, over the same samples.
 Streaming perplexity (decode-perplexity): exp of the mean per-document NLL with a t-interval over documents, and a
 Wilcoxon signed-rank test against the full cache on the same documents.
 
-    python -m analysis.decoding CELL.tsv ... [--cost cost.tsv] [--perplexity ppl.tsv] --table T.csv --markdown T.md --figure F.png
+Cost (decode-cost): cache memory and milliseconds per generated token against context length, as a figure.
+
+    python -m analysis.decoding CELL.tsv ... [--cost cost.tsv [--cost-figure C.png]] [--perplexity ppl.tsv] \
+        --table T.csv --markdown T.md --figure F.png
 """
 
 from __future__ import annotations
@@ -122,21 +125,51 @@ def figure(summary: pd.DataFrame, path: str) -> None:
     save_figure(grid.figure, path)
 
 
+def cost_figure(cost: pd.DataFrame, path: str) -> None:
+    """Two panels against context length: the cache's MiB (one line per compression: every score keeps the same
+    number of entries) and ms per generated token (one line per method and compression, the full cache's included)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    data = cost.assign(label=cost["method"].map(lambda m: LABELS.get(m, m)),
+                       kept=cost["compression"].map(lambda c: "full cache" if c == 0 else f"compression {c:g}"))
+    fig, (memory, time) = plt.subplots(1, 2, figsize=(10, 3.8))
+    sns.lineplot(data=data.drop_duplicates(["length", "compression"]), x="length", y="cache_mib", hue="kept",
+                 marker="o", ax=memory)
+    sns.lineplot(data=data, x="length", y="ms_per_token", hue="label", style="kept", marker="o", ax=time)
+    for ax in (memory, time):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("context length (tokens)")
+    memory.set_ylabel("cache (MiB)")
+    time.set_ylabel("decode time per token (ms)")
+    time.legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("cells", nargs="+")
     p.add_argument("--cost")
+    p.add_argument("--cost-figure")
     p.add_argument("--perplexity")
     p.add_argument("--table", required=True)
     p.add_argument("--markdown", required=True)
     p.add_argument("--figure", required=True)
     args = p.parse_args(argv)
+    if args.cost_figure and not args.cost:
+        p.error("--cost-figure draws --cost: give both")
     summary = table(load(args.cells))
     cost = pd.read_csv(args.cost, sep="\t") if args.cost else None
     perplexity = perplexity_table(pd.read_csv(args.perplexity, sep="\t")) if args.perplexity else None
     write_atomic(args.table, summary.to_csv(index=False, float_format="%.4g"))
     write_atomic(args.markdown, markdown(summary, cost, perplexity))
     figure(summary, args.figure)
+    if args.cost_figure:
+        cost_figure(cost, args.cost_figure)
     return 0
 
 

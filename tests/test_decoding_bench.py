@@ -150,3 +150,14 @@ def test_the_core_grid_overlay_layers_on_the_default_config():
     d = config["decoding"]
     assert d["enabled"] and d["probes"] == list(defaults.PROBES) and d["lengths"] == [1024, 2048] and d["samples"] == 100
     assert d["methods"] == list(defaults.METHODS) and config["results_dir"] != "results" and config["tasks"]
+
+
+def test_the_cost_figure_needs_the_cost_table(tmp_path, capsys):
+    from analysis.decoding import main as analysis_main
+
+    cell = tmp_path / "passkey-8.tsv"
+    cell.write_text("probe\tlength\tsample\tmethod\tcompression\tcorrect\tanswer\npasskey\t8\ts\tfull\t0.0\t1\t1\n")
+    outputs = ["--table", str(tmp_path / "t.csv"), "--markdown", str(tmp_path / "t.md"), "--figure", str(tmp_path / "f.png")]
+    with pytest.raises(SystemExit):
+        analysis_main([str(cell), "--cost-figure", str(tmp_path / "c.png"), *outputs])
+    assert "--cost-figure draws --cost" in capsys.readouterr().err and not (tmp_path / "t.csv").exists()

@@ -119,7 +119,8 @@ rule decode_perplexity:
 
 
 rule decoding_report:
-    """Accuracy per probe, length, method and compression with exact intervals and paired McNemar tests; the figure."""
+    """Accuracy per probe, length, method and compression with exact intervals and paired McNemar tests; the figure;
+    the cost figure (cache memory and decode time per token against context length)."""
     input:
         cells=decoding_cells(),
         cost=rules.decode_cost.output,
@@ -128,6 +129,7 @@ rule decoding_report:
         table=report(f"{RESULTS}/tables/decoding.csv", caption="../report/decoding.rst", category="Decoders"),
         markdown=f"{RESULTS}/tables/decoding.md",
         figure=report(f"{RESULTS}/figures/decoding.png", caption="../report/decoding.rst", category="Decoders"),
+        cost_figure=report(f"{RESULTS}/figures/decoding-cost.png", caption="../report/decoding-cost.rst", category="Decoders"),
     log:
         "logs/decoding/report.log",
     conda:
@@ -136,4 +138,4 @@ rule decoding_report:
         analysis=ANALYSIS,
     shell:
         "{params.analysis}.decoding {input.cells:q} --cost {input.cost:q} --perplexity {input.perplexity:q} --table {output.table:q} "
-        "--markdown {output.markdown:q} --figure {output.figure:q} > {log:q} 2>&1"
+        "--markdown {output.markdown:q} --figure {output.figure:q} --cost-figure {output.cost_figure:q} > {log:q} 2>&1"
