@@ -88,8 +88,9 @@ def _read_progress(path: Path) -> dict[str, list[dict]]:
 
 def run_cell(model, tokenizer, samples: list[Sample], out: str | os.PathLike, methods: list[str],
              compressions: list[float], sinks: int, window: int, per_head: bool = False, seed: int = 0,
-             length: int | None = None, quiet: bool = False) -> list[dict]:
-    """Score every method at every compression on `samples`; rows (COLUMNS) to the TSV `out`."""
+             length: int | None = None, quiet: bool = False, gates=None) -> list[dict]:
+    """Score every method at every compression on `samples`; rows (COLUMNS) to the TSV `out`. Method "learned"
+    reads `gates` (`decoding.learned.CacheGates`)."""
     for name in methods:
         check_score(name)
     out = Path(out)
@@ -106,7 +107,8 @@ def run_cell(model, tokenizer, samples: list[Sample], out: str | os.PathLike, me
             context = tokenizer(context_text, return_tensors="pt").input_ids.to(model.device)
             question = tokenizer(question_text, add_special_tokens=False, return_tensors="pt").input_ids.to(model.device)
             tokens = context.shape[1]
-            full = RetentionCache(model, RetentionPolicy(budget=None, score="streaming_llm"), observe=tuple(methods))
+            full = RetentionCache(model, RetentionPolicy(budget=None, score="streaming_llm"), observe=tuple(methods),
+                                  gates=gates)
             with torch.no_grad():
                 model(context, cache=full, logits_to_keep=1)
             base = dict(probe=sample.probe, length=length or tokens, tokens=tokens, sample=sample.id, depth=sample.depth)

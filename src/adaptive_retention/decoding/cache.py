@@ -20,7 +20,8 @@ from transformers.cache_utils import Cache, DynamicLayer
 from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
 from .defaults import SINKS, WINDOW
-from .scores import NEEDS_ATTENTION, NEEDS_QUERIES, SCORES, AttentionStats, check_score, group_mean, window_attention
+from .scores import (LEARNED, NEEDS_ATTENTION, NEEDS_QUERIES, SCORES, AttentionStats, check_score, group_mean,
+                     window_attention)
 
 _QUERY_CHUNK = 256  # queries per block when accumulating attention statistics over a long prefill
 
@@ -53,6 +54,7 @@ class RetentionLayer(DynamicLayer):
         self.positions = None  # (B, Hkv, T) long
         self.queries = self.query_positions = None  # (B, Hq, ≤w, D) after RoPE, (≤w,)
         self.attention: AttentionStats | None = None
+        self.learned = None  # (B, Hkv, T) the learned gates' log α of each entry, set when it was created
 
     def update(self, key_states, value_states, *args, **kwargs):
         new = key_states.shape[-2]
@@ -86,6 +88,8 @@ class RetentionLayer(DynamicLayer):
         index = keep.unsqueeze(-1).expand(-1, -1, -1, self.keys.shape[-1])
         self.keys, self.values = self.keys.gather(2, index), self.values.gather(2, index)
         self.positions = self.positions.gather(2, keep)
+        if self.learned is not None:
+            self.learned = self.learned.gather(2, keep)
         if self.attention is not None:
             self.attention = AttentionStats(self.attention.total.gather(2, keep), self.attention.count.gather(2, keep))
 
@@ -99,14 +103,18 @@ class RetentionLayer(DynamicLayer):
 
 class RetentionCache(Cache):
     """A Cache that holds at most `policy.budget` entries per layer. `observe` names extra scores whose statistics
-    to record (a full-cache prefill that several policies will later compress: `compressed`)."""
+    to record (a full-cache prefill that several policies will later compress: `compressed`). Score "learned"
+    reads `gates` (`decoding.learned.CacheGates`), run on each token's hidden state as it enters the cache."""
 
-    def __init__(self, model: nn.Module, policy: RetentionPolicy, observe: tuple[str, ...] = ()):
+    def __init__(self, model: nn.Module, policy: RetentionPolicy, observe: tuple[str, ...] = (), gates=None):
         install(model)
         config = model.config.get_text_config(decoder=True)
         super().__init__(layers=[RetentionLayer() for _ in range(config.num_hidden_layers)])
         self.policy = policy
         self.observe = {policy.score, *map(check_score, observe)}
+        if LEARNED in self.observe and gates is None:
+            raise ValueError("score 'learned' needs the trained gates: RetentionCache(..., gates=CacheGates.load(path))")
+        self.gates = gates if LEARNED in self.observe else None
         self.generator = torch.Generator().manual_seed(policy.seed)
 
     def entries(self) -> int:
@@ -123,17 +131,25 @@ class RetentionCache(Cache):
             raise ValueError(f"this cache did not record what {policy.score!r} reads (observe={sorted(self.observe)})")
         copy = RetentionCache.__new__(RetentionCache)
         Cache.__init__(copy, layers=[layer.clone() for layer in self.layers])
-        copy.policy, copy.observe = policy, {policy.score}
+        copy.policy, copy.observe, copy.gates = policy, {policy.score}, self.gates if policy.score == LEARNED else None
         copy.generator = torch.Generator().manual_seed(policy.seed)
         for layer in copy.layers:
             if policy.score not in NEEDS_ATTENTION:
                 layer.attention = None
+            if policy.score != LEARNED:
+                layer.learned = None
             evict(layer, policy, copy.generator)
         return copy
 
-    def observe_step(self, layer: RetentionLayer, queries: torch.Tensor) -> None:
-        """Record what the scores read from this step's queries (B, Hq, q, D), then evict down to the budget."""
+    def observe_step(self, index: int, queries: torch.Tensor, hidden_states: torch.Tensor) -> None:
+        """Record what the scores read from layer `index`'s step — its queries (B, Hq, q, D) and, for the learned
+        score, its input hidden states (B, q, d) — then evict down to the budget."""
+        layer = self.layers[index]
         q = queries.shape[2]
+        if self.gates is not None:
+            b, h = layer.positions.shape[:2]
+            fresh = self.gates(index, hidden_states)[:, None, :].expand(b, h, q)             # (B, Hkv, q)
+            layer.learned = fresh if layer.learned is None else torch.cat([layer.learned, fresh], dim=-1)
         query_positions = torch.arange(layer.seen - q, layer.seen, device=queries.device)
         window = max((NEEDS_QUERIES.get(name, 0) for name in self.observe), default=0)
         if window:
@@ -161,9 +177,12 @@ def evict(layer: RetentionLayer, policy: RetentionPolicy, generator: torch.Gener
     """Cut the layer to the budget: drop the lowest scores outside the sinks and the recent window."""
     if policy.budget is None or layer.entries() <= policy.budget:
         return
-    scores = SCORES[policy.score](keys=layer.keys, positions=layer.positions, queries=layer.queries,
-                                  query_positions=layer.query_positions, attention=layer.attention,
-                                  generator=generator)                                         # (B, Hkv, T)
+    if policy.score == LEARNED:
+        scores = layer.learned                                                                  # (B, Hkv, T)
+    else:
+        scores = SCORES[policy.score](keys=layer.keys, positions=layer.positions, queries=layer.queries,
+                                      query_positions=layer.query_positions, attention=layer.attention,
+                                      generator=generator)                                     # (B, Hkv, T)
     protected = (layer.positions < policy.sinks) | (layer.positions >= layer.seen - policy.window)
     if not policy.per_head:  # one choice per layer: positions agree across heads
         scores, protected = scores.mean(dim=1, keepdim=True), protected[:, :1]
@@ -190,7 +209,7 @@ def _after_attention(module, args, kwargs, output):
         hidden_states = args[0] if args else kwargs["hidden_states"]
         with torch.no_grad():
             queries = queries_of(module, hidden_states, kwargs["position_embeddings"])
-            cache.observe_step(cache.layers[module.layer_idx], queries)
+            cache.observe_step(module.layer_idx, queries, hidden_states)
     return output
 
 

@@ -97,9 +97,10 @@ SCORES = {"streaming_llm": streaming_llm, "h2o": h2o, "tova": tova, "snapkv": sn
           "random": random}
 NEEDS_QUERIES = {"tova": 1, "snapkv": SNAPKV_WINDOW}  # how many recent queries a score reads
 NEEDS_ATTENTION = {"h2o"}  # scores that read the running attention statistics
+LEARNED = "learned"  # issue 19: the trained gates' log α, fixed when the entry is created (decoding.learned)
 
 
 def check_score(name: str) -> str:
-    if name not in SCORES:
-        raise ValueError(f"unknown eviction score {name!r}; choose from {sorted(SCORES)}")
+    if name not in SCORES and name != LEARNED:
+        raise ValueError(f"unknown eviction score {name!r}; choose from {sorted(SCORES) + [LEARNED]}")
     return name

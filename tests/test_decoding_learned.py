@@ -1,0 +1,114 @@
+"""The learned KV cache (issue 19): the gated attention against its definition, the learned score in the cache,
+saving and loading the gates."""
+
+import pytest
+import torch
+
+from adaptive_retention.decoding.cache import RetentionCache, RetentionPolicy
+from adaptive_retention.decoding.learned import CacheGates, GatedAttention, gate_bias
+from adaptive_retention.decoding.models import tiny_llama
+from adaptive_retention.gates import HardConcrete
+
+MODEL = tiny_llama(layers=3)
+VOCAB = MODEL.config.vocab_size
+
+
+def prompt(length, seed=0, batch=1):
+    return torch.randint(0, VOCAB, (batch, length), generator=torch.Generator().manual_seed(seed))
+
+
+def gates_with(log_alpha: float) -> CacheGates:
+    """Gates that give every token the same log α (the output layer's bias; its weights zeroed)."""
+    gates = CacheGates.for_model(MODEL)
+    for scorer in gates.scorers:
+        torch.nn.init.zeros_(scorer.net[2].weight)
+        torch.nn.init.constant_(scorer.net[2].bias, log_alpha)
+    return gates
+
+
+def test_open_gates_leave_the_model_unchanged_and_the_switch_restores_it():
+    ids = prompt(40, batch=2)
+    with torch.no_grad():
+        ref = MODEL(ids).logits
+        with GatedAttention(MODEL, gates_with(50.0), sample=True) as gated:
+            out = MODEL(ids).logits
+        after = MODEL(ids).logits
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-5)
+    assert torch.equal(after, ref) and MODEL.config._attn_implementation == "sdpa"
+    assert gated.expected_kept.shape == (3,) and (gated.expected_kept > 0.999).all()
+
+
+def test_a_closed_gate_hides_its_key_from_queries_beyond_the_window_only():
+    """Key 10's gate at 0 (the others open): the logits equal a forward with a 4-D mask that hides key 10 from
+    queries ≥ 10 + window, up to the log floor (1e-6 of a weight)."""
+    length, key, window = 32, 10, 4
+    ids = prompt(length)
+    gates = gates_with(50.0)
+
+    def closed_at_key(layer, hidden):
+        log_alpha = torch.full(hidden.shape[:2], 50.0)
+        log_alpha[:, key] = -50.0
+        return log_alpha
+
+    gates.forward = closed_at_key
+    mask = torch.tril(torch.ones(length, length, dtype=torch.bool))
+    mask[key + window:, key] = False
+    with torch.no_grad():
+        ref = MODEL(ids, attention_mask=mask[None, None]).logits
+        with GatedAttention(MODEL, gates, sinks=4, window=window, sample=False):
+            out = MODEL(ids).logits
+        full = MODEL(ids).logits
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-4)
+    assert (out[0, key + window:] - full[0, key + window:]).abs().max() > 1e-2  # the gate did act
+    torch.testing.assert_close(out[0, :key + window], full[0, :key + window], rtol=0, atol=1e-5)
+
+
+def test_sinks_and_window_are_never_gated():
+    log_gate = torch.full((1, 12), -5.0)
+    bias = gate_bias(log_gate, 12, sinks=2, window=3)[0, 0]                   # (q, T)
+    q, k = torch.meshgrid(torch.arange(12), torch.arange(12), indexing="ij")
+    assert torch.equal(torch.isinf(bias), k > q)                             # causal
+    assert torch.equal(bias == -5.0, (k >= 2) & (q - k >= 3))                 # gated: beyond the sinks and window
+    assert (bias[(k <= q) & ~((k >= 2) & (q - k >= 3))] == 0).all()
+
+
+def test_expected_kept_is_the_hard_concrete_l0_of_the_gated_tokens():
+    log_alpha = HardConcrete().log_alpha_for(0.3)
+    with torch.no_grad(), GatedAttention(MODEL, gates_with(log_alpha), sinks=4) as gated:
+        MODEL(prompt(20))
+    torch.testing.assert_close(gated.expected_kept, torch.full((3,), 0.3), rtol=0, atol=1e-6)
+
+
+def test_the_learned_score_keeps_the_entries_of_highest_log_alpha():
+    gates = CacheGates.for_model(MODEL)
+    ids = prompt(48)
+    cache = RetentionCache(MODEL, RetentionPolicy(budget=16, score="learned", sinks=2, window=4), gates=gates)
+    with torch.no_grad():
+        MODEL(ids, cache=cache)
+        hidden = {}
+        hooks = [m.register_forward_pre_hook(lambda mod, a, kw: hidden.__setitem__(mod.layer_idx, kw["hidden_states"]),
+                                             with_kwargs=True) for m in MODEL.modules() if hasattr(m, "q_proj")]
+        MODEL(ids)
+        for h in hooks:
+            h.remove()
+    for index, layer in enumerate(cache.layers):
+        log_alpha = gates(index, hidden[index])[0].detach()                   # (T,)
+        middle = log_alpha[2:44]
+        expected = {0, 1, *range(44, 48), *(2 + middle.topk(10).indices).tolist()}
+        assert set(layer.positions[0, 0].tolist()) == expected
+        torch.testing.assert_close(layer.learned[0, 0], log_alpha[layer.positions[0, 0]])
+
+
+def test_learned_score_without_gates_fails_clearly():
+    with pytest.raises(ValueError, match="needs the trained gates"):
+        RetentionCache(MODEL, RetentionPolicy(budget=32, score="learned"))
+
+
+def test_gates_save_and_load_exactly(tmp_path):
+    gates = CacheGates.for_model(MODEL, init_keep=0.7)
+    gates.save(tmp_path / "gates.pt")
+    loaded = CacheGates.load(tmp_path / "gates.pt")
+    h = torch.randn(2, 5, MODEL.config.hidden_size)
+    assert loaded.config == gates.config and torch.equal(loaded(1, h), gates(1, h))
+    with pytest.raises(FileNotFoundError, match="no learned cache gates"):
+        CacheGates.load(tmp_path / "missing.pt")
