@@ -27,6 +27,7 @@ from ..gates import HardConcrete, MLPScorer
 from ..io import atomic_path
 from .defaults import SINKS, WINDOW
 
+GATES = ("hard_concrete", "sigmoid")  # sigmoid: z = σ(log α), no sampling, kept = mean z (the ablation)
 ATTENTION = "retention_gates"  # the attention implementation name registered with transformers
 LOG_FLOOR = 1e-6  # a gate's floor before its log goes on the logits (the encoder's _LOG_EPS)
 
@@ -96,11 +97,14 @@ ALL_MASK_ATTENTION_FUNCTIONS.register(ATTENTION, sdpa_mask)
 class GatedAttention:
     """`with GatedAttention(model, gates, sinks, window, sample=True) as g: model(ids)` runs the model with its
     attention gated; g.expected_kept then holds each layer's mean P(z̃ > 0) over the gated tokens, (layers,).
-    sample=False uses the deterministic test-time gate."""
+    sample=False uses the deterministic test-time gate. gate="sigmoid": z = σ(log α) and kept = mean z."""
 
     def __init__(self, model: nn.Module, gates: CacheGates, sinks: int = SINKS, window: int = WINDOW,
-                 sample: bool = True, hard_concrete: HardConcrete | None = None):
+                 sample: bool = True, gate: str = "hard_concrete", hard_concrete: HardConcrete | None = None):
+        if gate not in GATES:
+            raise ValueError(f"unknown gate {gate!r}; choose from {list(GATES)}")
         self.model, self.gates, self.sinks, self.window, self.sample = model, gates, sinks, window, sample
+        self.gate = gate
         self.hc = hard_concrete or HardConcrete()
         self.attention = [m for m in model.modules() if hasattr(m, "q_proj") and hasattr(m, "layer_idx")]
         if len(self.attention) != gates.config["layers"]:
@@ -114,9 +118,14 @@ class GatedAttention:
     def _gate(self, module, args, kwargs):
         hidden_states = args[0] if args else kwargs["hidden_states"]
         log_alpha = self.gates(module.layer_idx, hidden_states)                             # (B, T)
-        z = self.hc.sample(log_alpha) if self.sample else self.hc.deterministic(log_alpha)
+        if self.gate == "sigmoid":
+            z = torch.sigmoid(log_alpha)
+            kept = z[:, self.sinks:].mean()
+        else:
+            z = self.hc.sample(log_alpha) if self.sample else self.hc.deterministic(log_alpha)
+            kept = self.hc.prob_nonzero(log_alpha[:, self.sinks:]).mean()
         module._retention_gate = (torch.log(z.clamp(min=LOG_FLOOR)), self.sinks, self.window)
-        self.kept.append(self.hc.prob_nonzero(log_alpha[:, self.sinks:]).mean())
+        self.kept.append(kept)
 
     def __enter__(self) -> "GatedAttention":
         self.previous = self.model.config._attn_implementation

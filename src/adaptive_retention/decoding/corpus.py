@@ -1,0 +1,90 @@
+"""Training text for the learned cache (issue 19): windows of `length` tokens cut from long real documents in the
+local mirrors — arXiv papers, CUAD contracts, IMDb training reviews concatenated to length — never the probes'
+templates, and never a document that streaming perplexity scores (`perplexity.documents` with the evaluation's
+length and count: those ids are excluded here and listed in the manifest).
+
+Documents, not windows, are split: every `HELD_OUT`-th document of each source (by sorted id) goes to the held-out
+split (the KL curve), so no held-out window shares a document with a training one. Windows of the sources alternate
+(arXiv, CUAD, IMDb, arXiv, …) in a seeded order within each source.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import torch
+
+from ..data import read_jsonl
+from .perplexity import SOURCES, documents
+
+CORPORA = ("arxiv", "cuad", "imdb")
+IMDB = ("imdb/train.jsonl.gz", "text")
+HELD_OUT = 10  # every 10th document of a source (by sorted id) is held out
+
+
+def _texts(data_dir: Path, source: str) -> dict[str, str]:
+    """id → text of a source's documents (IMDb: the reviews, ids by line, each a short document)."""
+    if source == "imdb":
+        file, field = IMDB
+        return {f"{i:05d}": r[field] for i, r in enumerate(read_jsonl(data_dir / file, (field,)))}
+    file, text_field, id_field = SOURCES[source]
+    texts: dict[str, str] = {}
+    for r in read_jsonl(data_dir / file, (text_field, id_field)):
+        texts.setdefault(r[id_field], r[text_field])  # CUAD repeats each contract once per question
+    return texts
+
+
+def windows(data_dir: str | os.PathLike, tokenizer, length: int, sources: tuple[str, ...] = CORPORA,
+            exclude_length: int = 1024, exclude_documents: int = 8, seed: int = 0, per_source: int | None = None
+            ) -> tuple[dict[str, list[torch.Tensor]], dict]:
+    """({"train": [ids (length,)], "held_out": [...]}, manifest). `exclude_*`: the streaming-perplexity evaluation
+    whose documents never enter (its length and document count). `per_source` caps each source's windows."""
+    data_dir = Path(data_dir)
+    unknown = sorted(set(sources) - set(CORPORA))
+    if unknown:
+        raise ValueError(f"unknown training source(s) {unknown}; choose from {list(CORPORA)}")
+    rng = random.Random(f"corpus-{seed}")
+    split: dict[str, list[list[torch.Tensor]]] = {"train": [], "held_out": []}
+    manifest = {"length": length, "excluded": {}, "documents": {}}
+    for source in sources:
+        texts = _texts(data_dir, source)
+        excluded = set() if source == "imdb" else {doc for doc, _ in documents(data_dir, source, tokenizer,
+                                                                                   exclude_length, exclude_documents)}
+        manifest["excluded"][source] = sorted(excluded)
+        kept = [doc for doc in sorted(texts) if doc not in excluded]
+        parts = {"train": [d for i, d in enumerate(kept) if i % HELD_OUT], "held_out": kept[::HELD_OUT]}
+        for name, docs in parts.items():
+            cut = _cut(tokenizer, [texts[d] for d in docs], length, joined=source == "imdb", limit=per_source)
+            rng.shuffle(cut)
+            split[name].append(cut[:per_source] if per_source else cut)
+            manifest["documents"][f"{source}/{name}"] = dict(documents=len(docs), windows=len(split[name][-1]))
+    return {name: _interleave(per) for name, per in split.items()}, manifest
+
+
+def _cut(tokenizer, texts: list[str], length: int, joined: bool, limit: int | None = None) -> list[torch.Tensor]:
+    """Non-overlapping windows of `length` tokens from each text (joined: the texts concatenated, separated by a
+    blank line, read only until `limit` windows are full)."""
+    encode = lambda text: tokenizer(text, add_special_tokens=False).input_ids
+    if joined:
+        stream, separator = [], encode("\n\n")
+        for text in texts:
+            stream += encode(text) + separator
+            if limit and len(stream) >= limit * length:
+                break
+        streams = [stream]
+    else:
+        streams = [encode(text) for text in texts]
+    out = []
+    for ids in map(torch.tensor, streams):
+        out += [ids[i:i + length] for i in range(0, len(ids) - length + 1, length)]
+    return out
+
+
+def _interleave(per_source: list[list[torch.Tensor]]) -> list[torch.Tensor]:
+    """Round-robin over the sources until each runs out."""
+    out = []
+    for i in range(max((len(s) for s in per_source), default=0)):
+        out += [s[i] for s in per_source if i < len(s)]
+    return out

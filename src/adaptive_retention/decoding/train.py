@@ -1,0 +1,153 @@
+"""Training the learned cache's gates (issue 19), the LM frozen.
+
+Per step, one window of real text: the full model's next-token distribution on the window's last `kl_tokens`
+positions (the teacher, no gradients), the same model with its attention gated (`learned.GatedAttention`), and
+
+    loss = KL(teacher ‖ gated) + capacity term,
+
+the capacity term being the Lagrangian of `budget.DualController` on each layer's expected kept fraction (the dual
+ascent after the step; `capacity_weight` > 0 instead: a fixed weight on the kept fraction, TRIM-KV-style). The target
+kept fraction of the gated tokens is what the inference budget leaves them: (M − sinks − window) / (T − sinks − window),
+M = int(T (1 − compression)). Every `eval_every` steps the held-out windows' KL under deterministic gates is logged.
+The run checkpoints (gates, optimiser, controller, RNG, trace) atomically every `checkpoint_every` steps and resumes
+from its checkpoint; a NaN loss stops it with the step named, the last checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ..budget import DualController
+from ..io import atomic_path, write_atomic
+from .bench import budget_for
+from .defaults import SINKS, WINDOW
+from .learned import GATES, CacheGates, GatedAttention
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    compression: float = 0.5
+    steps: int = 600
+    lr: float = 2e-3
+    kl_tokens: int = 256  # the window's last positions scored by the KL (where most of it is out of the window)
+    sinks: int = SINKS
+    window: int = WINDOW
+    gate: str = "hard_concrete"  # or "sigmoid": z = σ(log α), no sampling (the ablation)
+    init_keep: float = 0.9
+    eta: float = 0.2  # dual step
+    dual_mode: str = "per_layer"  # or "global": one λ on the mean kept fraction over layers
+    quadratic: float = 10.0  # the augmented Lagrangian's damping: without it Adam's normalised steps overshoot
+    projection: str = "none"  # equality: kept = target (λ of either sign; "nonnegative": kept ≤ target)
+    warmup_steps: int = 100  # the target moves from 1 to its value over these steps
+    capacity_weight: float = 0.0  # > 0: a fixed-weight capacity loss instead of the Lagrangian
+    eval_every: int = 50
+    checkpoint_every: int = 25
+    held_out: int = 16  # held-out windows in the KL curve
+    seed: int = 0
+
+    def __post_init__(self):
+        if not 0 < self.compression < 1:
+            raise ValueError(f"compression must be in (0, 1), got {self.compression}")
+        if self.gate not in GATES:
+            raise ValueError(f"unknown gate {self.gate!r}; choose from {list(GATES)}")
+        if self.capacity_weight < 0 or not math.isfinite(self.capacity_weight):
+            raise ValueError(f"capacity_weight must be a finite number ≥ 0, got {self.capacity_weight}")
+
+    def target(self, length: int) -> float:
+        """The kept fraction of gated tokens that the inference budget at this compression leaves."""
+        free = length - self.sinks - self.window
+        if free <= 0:
+            raise ValueError(f"a window of {length} tokens has no room beyond {self.sinks} sinks + {self.window} recent")
+        return (budget_for(length, self.compression, self.sinks + self.window) - self.sinks - self.window) / free
+
+
+def kl(teacher: torch.Tensor, student: torch.Tensor) -> torch.Tensor:
+    """Mean over positions of KL(softmax teacher ‖ softmax student); logits (B, K, V)."""
+    return F.kl_div(student.float().log_softmax(-1), teacher.float().log_softmax(-1), log_target=True,
+                    reduction="none").sum(-1).mean()
+
+
+def _loss(model, gates, ids: torch.Tensor, cfg: TrainConfig, sample: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(KL, expected kept per layer) on one batch of windows (B, T)."""
+    with torch.no_grad():
+        teacher = model(ids, logits_to_keep=cfg.kl_tokens).logits
+    with GatedAttention(model, gates, cfg.sinks, cfg.window, gate=cfg.gate, sample=sample) as gated:
+        student = model(ids, logits_to_keep=cfg.kl_tokens).logits
+    return kl(teacher, student), gated.expected_kept
+
+
+@torch.no_grad()
+def held_out_kl(model, gates, windows: list[torch.Tensor], cfg: TrainConfig) -> tuple[float, float]:
+    """(mean KL, mean kept) over held-out windows, deterministic gates."""
+    values = [_loss(model, gates, w[None].to(model.device), cfg, sample=False) for w in windows]
+    return (sum(float(k) for k, _ in values) / len(values), sum(float(e.mean()) for _, e in values) / len(values))
+
+
+def train_gates(model, train: list[torch.Tensor], held_out: list[torch.Tensor], cfg: TrainConfig,
+                out: str | os.PathLike, quiet: bool = False) -> CacheGates:
+    """Train the gates on `train` windows (each (T,)), resuming from OUT.ckpt; the gates to OUT, the trace (one
+    JSON line per step) to OUT.trace.jsonl."""
+    if not train:
+        raise ValueError("no training windows")
+    out = Path(out)
+    checkpoint, trace_path = out.with_name(out.name + ".ckpt"), out.with_name(out.name + ".trace.jsonl")
+    length = train[0].shape[-1]
+    for p in model.parameters():
+        p.requires_grad_(False)
+    torch.manual_seed(cfg.seed)
+    gates = CacheGates.for_model(model, cfg.init_keep).to(model.device)
+    layers = gates.config["layers"]
+    optimiser = torch.optim.AdamW(gates.parameters(), lr=cfg.lr, weight_decay=0.0)
+    controller = DualController([cfg.target(length)] * layers, eta=cfg.eta, warmup_steps=cfg.warmup_steps,
+                                mode=cfg.dual_mode, quadratic=cfg.quadratic, projection=cfg.projection)
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed)).tolist()
+    trace, start = [], 0  # start: the step the checkpoint holds
+    if checkpoint.is_file():
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        if state["config"] != asdict(cfg):
+            raise ValueError(f"{checkpoint} was made with another configuration; remove it to start over\n"
+                             f"  saved: {state['config']}\n  now:   {asdict(cfg)}")
+        gates.load_state_dict(state["gates"])
+        optimiser.load_state_dict(state["optimiser"])
+        controller.load_state_dict(state["controller"])
+        torch.set_rng_state(state["rng"])
+        trace, start = state["trace"], state["step"]
+    held = held_out[:cfg.held_out]
+    for step in tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=out.stem, disable=quiet):
+        ids = train[order[step % len(order)]][None].to(model.device)
+        divergence, kept = _loss(model, gates, ids, cfg, sample=cfg.gate == "hard_concrete")
+        if cfg.capacity_weight > 0:
+            capacity = cfg.capacity_weight * kept.sum()
+        else:
+            capacity = controller.penalty(kept)
+        loss = divergence + capacity
+        kept_now = kept.detach()
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss is {float(loss)} at step {step} (KL {float(divergence)}); "
+                                     f"the checkpoint {checkpoint} is intact")
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        lambdas = controller.update(kept_now) if cfg.capacity_weight == 0 else controller.lambdas
+        row = dict(step=step, kl=round(float(divergence.detach()), 6), kept=round(float(kept_now.mean()), 5),
+                   kept_min=round(float(kept_now.min()), 5), kept_max=round(float(kept_now.max()), 5),
+                   target=round(float(controller.current_targets().mean()), 5), lam=round(float(lambdas.mean()), 6))
+        if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
+            row["held_out_kl"], row["held_out_kept"] = (round(v, 6) for v in held_out_kl(model, gates, held, cfg))
+        trace.append(row)
+        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
+            with atomic_path(checkpoint) as tmp:
+                torch.save(dict(config=asdict(cfg), step=step + 1, gates=gates.state_dict(),
+                                optimiser=optimiser.state_dict(), controller=controller.state_dict(),
+                                rng=torch.get_rng_state(), trace=trace), tmp)
+    write_atomic(trace_path, "".join(json.dumps(r) + "\n" for r in trace))
+    gates.eval().save(out)
+    return gates

@@ -1,0 +1,122 @@
+"""Training the learned cache's gates (issue 19) on a tiny random Llama: the budget is met, each switch acts, a killed
+run resumes to the same gates, a NaN loss stops with the step named; the training corpus never holds a document
+that streaming perplexity scores."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from adaptive_retention.decoding import train as train_module
+from adaptive_retention.decoding.learned import CacheGates
+from adaptive_retention.decoding.models import tiny_llama
+from adaptive_retention.decoding.train import TrainConfig, train_gates
+from adaptive_retention.gates import HardConcrete
+
+MODEL = tiny_llama(layers=2)
+_g = torch.Generator().manual_seed(0)
+TRAIN = [torch.randint(0, 128, (64,), generator=_g) for _ in range(20)]
+HELD = [torch.randint(0, 128, (64,), generator=_g) for _ in range(2)]
+FAST = dict(compression=0.5, kl_tokens=32, sinks=2, window=4, warmup_steps=20, eval_every=40, checkpoint_every=5)
+
+
+def run(tmp_path, name="gates.pt", **overrides):
+    cfg = TrainConfig(**{**FAST, "steps": 40, **overrides})
+    gates = train_gates(MODEL, TRAIN, HELD, cfg, tmp_path / name, quiet=True)
+    trace = [json.loads(line) for line in (tmp_path / f"{name}.trace.jsonl").read_text().splitlines()]
+    return gates, trace, cfg
+
+
+def test_the_target_is_what_the_inference_budget_leaves_the_gated_tokens():
+    cfg = TrainConfig(compression=0.5, sinks=4, window=16)
+    assert cfg.target(1024) == pytest.approx((512 - 20) / (1024 - 20))
+
+
+def test_training_meets_its_budget(tmp_path):
+    gates, trace, cfg = run(tmp_path, steps=400)
+    last = [r["kept"] for r in trace[-40:]]
+    assert abs(sum(last) / len(last) - cfg.target(64)) < 0.03
+    assert trace[0]["kept"] > 0.85 and "held_out_kl" in trace[-1]
+
+
+def test_a_fixed_capacity_weight_replaces_the_lagrangian(tmp_path):
+    _, lagrangian, _ = run(tmp_path, "a.pt")
+    _, fixed, _ = run(tmp_path, "b.pt", capacity_weight=0.5)
+    assert all(r["lam"] == 0 for r in fixed) and any(r["lam"] != 0 for r in lagrangian)
+    assert fixed[-1]["kept"] < fixed[0]["kept"]
+
+
+def test_the_global_dual_mode_shares_one_lambda(tmp_path, monkeypatch):
+    seen = []
+    real = train_module.DualController
+    monkeypatch.setattr(train_module, "DualController", lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
+    run(tmp_path, "global.pt", dual_mode="global", steps=3)
+    run(tmp_path, "layer.pt", steps=3)
+    assert [len(c.lambdas) for c in seen] == [1, 2]
+
+
+def test_sigmoid_gates_count_the_mean_gate_not_its_l0(tmp_path):
+    """Both start at log α = HardConcrete().log_alpha_for(0.9): the Hard-Concrete run keeps P(z > 0) = 0.9, the sigmoid
+    run σ(log α) (its gates are that value, not samples)."""
+    _, sigmoid, _ = run(tmp_path, "a.pt", gate="sigmoid", steps=2)
+    _, hard_concrete, _ = run(tmp_path, "b.pt", steps=2)
+    start = HardConcrete().log_alpha_for(0.9)
+    assert sigmoid[0]["kept"] == pytest.approx(1 / (1 + math.exp(-start)), abs=0.01)
+    assert hard_concrete[0]["kept"] == pytest.approx(0.9, abs=0.01)
+
+
+def test_a_killed_run_resumes_to_the_same_gates(tmp_path, monkeypatch):
+    straight, _, _ = run(tmp_path, "straight.pt", steps=12)
+    calls, real = [], train_module._loss
+
+    def dies_at_the_ninth_step(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 9:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "_loss", dies_at_the_ninth_step)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, "resumed.pt", steps=12)
+    assert (tmp_path / "resumed.pt.ckpt").is_file() and not (tmp_path / "resumed.pt").exists()
+    monkeypatch.setattr(train_module, "_loss", real)
+    resumed, trace, _ = run(tmp_path, "resumed.pt", steps=12)
+    assert [r["step"] for r in trace] == list(range(12))
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="another configuration"):
+        run(tmp_path, "resumed.pt", steps=13, lr=1e-2)
+
+
+def test_a_nan_loss_stops_with_the_step_named(tmp_path, monkeypatch):
+    real = train_module._loss
+    calls = []
+
+    def nan_at_the_seventh(*args, **kwargs):
+        calls.append(1)
+        divergence, kept = real(*args, **kwargs)
+        return (divergence * float("nan") if len(calls) == 7 else divergence), kept
+
+    monkeypatch.setattr(train_module, "_loss", nan_at_the_seventh)
+    with pytest.raises(FloatingPointError, match="at step 6"):
+        run(tmp_path, "nan.pt", steps=12)
+    assert torch.load(tmp_path / "nan.pt.ckpt", weights_only=False)["step"] == 5
+
+
+@pytest.mark.parametrize("bad, message", [(dict(compression=1.0), "compression"), (dict(gate="relu"), "unknown gate"),
+                                          (dict(capacity_weight=-1.0), "capacity_weight")])
+def test_bad_settings_fail_before_training(bad, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**bad)
+
+
+def test_trained_gates_load_into_the_cache(tmp_path):
+    from adaptive_retention.decoding.cache import RetentionCache, RetentionPolicy
+
+    run(tmp_path, steps=3)
+    gates = CacheGates.load(tmp_path / "gates.pt")
+    cache = RetentionCache(MODEL, RetentionPolicy(budget=24, score="learned", sinks=2, window=4), gates=gates)
+    with torch.no_grad():
+        MODEL(TRAIN[0][None], cache=cache)
+    assert all(layer.entries() == 24 for layer in cache.layers)
