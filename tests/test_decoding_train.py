@@ -120,3 +120,22 @@ def test_trained_gates_load_into_the_cache(tmp_path):
     with torch.no_grad():
         MODEL(TRAIN[0][None], cache=cache)
     assert all(layer.entries() == 24 for layer in cache.layers)
+
+
+def test_the_corpus_holds_out_documents_and_never_holds_a_perplexity_document():
+    from transformers import AutoTokenizer
+
+    from adaptive_retention.backbones import resolve_model_path
+    from adaptive_retention.decoding.corpus import windows
+    from adaptive_retention.decoding.perplexity import documents
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path("minilm"))
+    split, manifest = windows("../shared/data", tokenizer, 256, exclude_length=512, exclude_documents=3, per_source=4)
+    for source in ("arxiv", "cuad"):
+        scored = {doc for doc, _ in documents("../shared/data", source, tokenizer, 512, 3)}
+        train, held = (set(manifest["documents"][f"{source}/{part}"]["ids"]) for part in ("train", "held_out"))
+        assert set(manifest["excluded"][source]) == scored and len(scored) == 3
+        assert not (train | held) & scored and not train & held and held
+    assert len(split["train"]) == 12 and all(w.shape == (256,) for w in split["train"] + split["held_out"])
+    with pytest.raises(ValueError, match="unknown training source"):
+        windows("../shared/data", tokenizer, 256, sources=("arxiv", "wiki"))

@@ -59,7 +59,8 @@ def windows(data_dir: str | os.PathLike, tokenizer, length: int, sources: tuple[
             cut = _cut(tokenizer, [texts[d] for d in docs], length, joined=source == "imdb", limit=per_source)
             rng.shuffle(cut)
             split[name].append(cut[:per_source] if per_source else cut)
-            manifest["documents"][f"{source}/{name}"] = dict(documents=len(docs), windows=len(split[name][-1]))
+            manifest["documents"][f"{source}/{name}"] = dict(documents=len(docs), windows=len(split[name][-1]),
+                                                             ids=docs if source != "imdb" else docs[:0])
     return {name: _interleave(per) for name, per in split.items()}, manifest
 
 

@@ -131,7 +131,7 @@ def train_gates(model, train: list[torch.Tensor], held_out: list[torch.Tensor], 
         loss = divergence + capacity
         kept_now = kept.detach()
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss is {float(loss)} at step {step} (KL {float(divergence)}); "
+            raise FloatingPointError(f"loss is {float(loss.detach())} at step {step} (KL {float(divergence.detach())}); "
                                      f"the checkpoint {checkpoint} is intact")
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
