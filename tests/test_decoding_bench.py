@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from adaptive_retention.cli import main
 from adaptive_retention.decoding import defaults
-from adaptive_retention.decoding.bench import budget_for, greedy, stack
+from adaptive_retention.decoding.bench import greedy, stack
+from adaptive_retention.decoding.defaults import budget_for
 from adaptive_retention.decoding.cache import RetentionCache, RetentionPolicy
 from adaptive_retention.decoding.models import tiny_llama
 from adaptive_retention.decoding.probes import GENERATORS, Sample, correct, make_probe

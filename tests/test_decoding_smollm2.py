@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from adaptive_retention.decoding.bench import COLUMNS, budget_for, run_cell
+from adaptive_retention.decoding.bench import COLUMNS, run_cell
+from adaptive_retention.decoding.defaults import budget_for
 from adaptive_retention.decoding.cache import RetentionCache, RetentionPolicy
 from adaptive_retention.decoding.models import SMOLLM2, load_causal_lm
 from adaptive_retention.decoding.probes import passkey

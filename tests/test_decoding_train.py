@@ -11,7 +11,8 @@ import torch
 from adaptive_retention.decoding import train as train_module
 from adaptive_retention.decoding.learned import CacheGates
 from adaptive_retention.decoding.models import tiny_llama
-from adaptive_retention.decoding.train import TrainConfig, train_gates
+from adaptive_retention.decoding.train import train_gates
+from adaptive_retention.decoding.train_config import TrainConfig
 from adaptive_retention.gates import HardConcrete
 
 MODEL = tiny_llama(layers=2)
@@ -139,3 +140,37 @@ def test_the_corpus_holds_out_documents_and_never_holds_a_perplexity_document():
     assert len(split["train"]) == 12 and all(w.shape == (256,) for w in split["train"] + split["held_out"])
     with pytest.raises(ValueError, match="unknown training source"):
         windows("../shared/data", tokenizer, 256, sources=("arxiv", "wiki"))
+
+
+def test_decode_train_then_the_bench_reads_the_gates(tmp_path):
+    """The CLI end to end on a tiny Llama saved with a real tokenizer: decode-train writes the gates, their trace and
+    the corpus manifest; decode-bench scores the learned cache beside a press on the same samples."""
+    from transformers import AutoTokenizer
+
+    from adaptive_retention.backbones import resolve_model_path
+    from adaptive_retention.cli import main
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path("minilm"))
+    folder = tmp_path / "tiny"
+    tiny_llama(layers=2, vocab=len(tokenizer)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    gates = str(tmp_path / "gates.pt")
+    assert main(["decode-train", "--model", str(folder), "--length", "128", "--per-source", "2", "--steps", "3",
+                 "--held-out", "1", "--eval-every", "3", "--kl-tokens", "16", "--exclude-length", "128",
+                 "--exclude-documents", "2", "--out", gates, "--quiet"]) == 0
+    assert len((tmp_path / "gates.pt.trace.jsonl").read_text().splitlines()) == 3
+    assert json.loads((tmp_path / "gates.pt.corpus.json").read_text())["length"] == 128
+    cell = tmp_path / "passkey.tsv"
+    assert main(["decode-bench", "--model", str(folder), "--probe", "passkey", "--length", "128", "--samples", "2",
+                 "--methods", "learned", "tova", "--gates", gates, "--compressions", "0.5", "--out", str(cell),
+                 "--quiet"]) == 0
+    rows = cell.read_text().splitlines()
+    assert len(rows) == 1 + 2 * 3 and sum("\tlearned\t" in r for r in rows) == 2
+
+
+def test_the_learned_score_without_gates_fails_before_any_model_loads(tmp_path, capsys):
+    from adaptive_retention.cli import main
+
+    assert main(["decode-bench", "--probe", "passkey", "--length", "128", "--methods", "learned",
+                 "--out", str(tmp_path / "x.tsv")]) != 0
+    assert "needs --gates" in capsys.readouterr().err and not (tmp_path / "x.tsv").exists()

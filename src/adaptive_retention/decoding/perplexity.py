@@ -18,7 +18,8 @@ from tqdm import tqdm
 
 from ..data import read_jsonl
 from ..io import write_atomic
-from .bench import FULL, budget_for, tsv
+from .bench import FULL, tsv
+from .defaults import budget_for
 from .cache import RetentionCache, RetentionPolicy
 
 SOURCES = {"arxiv": ("arxiv-unarxive-sample/test.jsonl.gz", "text", "arxiv_id"),
@@ -43,9 +44,9 @@ def documents(data_dir: str | os.PathLike, source: str, tokenizer, length: int, 
 
 
 @torch.no_grad()
-def token_nll(model, ids: torch.Tensor, policy: RetentionPolicy, chunk: int) -> torch.Tensor:
+def token_nll(model, ids: torch.Tensor, policy: RetentionPolicy, chunk: int, gates=None) -> torch.Tensor:
     """Per-token NLL (length − 1,) of predicting token t + 1, reading `ids` in chunks through a cache under `policy`."""
-    cache = RetentionCache(model, policy)
+    cache = RetentionCache(model, policy, gates=gates)
     ids = ids.to(model.device)
     losses = []
     for start in range(0, ids.shape[1] - 1, chunk):
@@ -57,7 +58,7 @@ def token_nll(model, ids: torch.Tensor, policy: RetentionPolicy, chunk: int) -> 
 
 def run_perplexity(model, tokenizer, data_dir, sources: list[str], length: int, n: int, methods: list[str],
                    compressions: list[float], sinks: int, window: int, chunk: int, out: str | os.PathLike,
-                   seed: int = 0, quiet: bool = False) -> list[dict]:
+                   seed: int = 0, quiet: bool = False, gates=None) -> list[dict]:
     rows = []
     for source in sources:
         for doc_id, ids in tqdm(documents(data_dir, source, tokenizer, length, n), desc=f"perplexity {source}", disable=quiet):
@@ -69,7 +70,7 @@ def run_perplexity(model, tokenizer, data_dir, sources: list[str], length: int, 
                             scored=int(full[scored].numel()))
                 rows.append(dict(base, method=FULL, nll=float(full[scored].mean())))
                 for m in methods:
-                    nll = token_nll(model, ids, RetentionPolicy(budget, m, sinks, window, seed=seed), chunk)
+                    nll = token_nll(model, ids, RetentionPolicy(budget, m, sinks, window, seed=seed), chunk, gates)
                     rows.append(dict(base, method=m, nll=float(nll[scored].mean())))
     write_atomic(out, tsv(rows, PPL_COLUMNS))
     return rows

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .defaults import LEARNED  # the trained gates' log α, fixed when the entry is created (decoding.learned)
+
 SNAPKV_WINDOW = 64  # kvpress SnapKVPress defaults: observation window and pooling kernel
 SNAPKV_KERNEL = 5
 
@@ -97,7 +99,6 @@ SCORES = {"streaming_llm": streaming_llm, "h2o": h2o, "tova": tova, "snapkv": sn
           "random": random}
 NEEDS_QUERIES = {"tova": 1, "snapkv": SNAPKV_WINDOW}  # how many recent queries a score reads
 NEEDS_ATTENTION = {"h2o"}  # scores that read the running attention statistics
-LEARNED = "learned"  # issue 19: the trained gates' log α, fixed when the entry is created (decoding.learned)
 
 
 def check_score(name: str) -> str:

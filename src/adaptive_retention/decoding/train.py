@@ -16,9 +16,8 @@ from its checkpoint; a NaN loss stops it with the step named, the last checkpoin
 from __future__ import annotations
 
 import json
-import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -27,46 +26,8 @@ from tqdm import tqdm
 
 from ..budget import DualController
 from ..io import atomic_path, write_atomic
-from .bench import budget_for
-from .defaults import SINKS, WINDOW
-from .learned import GATES, CacheGates, GatedAttention
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    compression: float = 0.5
-    steps: int = 600
-    lr: float = 2e-3
-    kl_tokens: int = 256  # the window's last positions scored by the KL (where most of it is out of the window)
-    sinks: int = SINKS
-    window: int = WINDOW
-    gate: str = "hard_concrete"  # or "sigmoid": z = σ(log α), no sampling (the ablation)
-    init_keep: float = 0.9
-    eta: float = 0.2  # dual step
-    dual_mode: str = "per_layer"  # or "global": one λ on the mean kept fraction over layers
-    quadratic: float = 10.0  # the augmented Lagrangian's damping: without it Adam's normalised steps overshoot
-    projection: str = "none"  # equality: kept = target (λ of either sign; "nonnegative": kept ≤ target)
-    warmup_steps: int = 100  # the target moves from 1 to its value over these steps
-    capacity_weight: float = 0.0  # > 0: a fixed-weight capacity loss instead of the Lagrangian
-    eval_every: int = 50
-    checkpoint_every: int = 25
-    held_out: int = 16  # held-out windows in the KL curve
-    seed: int = 0
-
-    def __post_init__(self):
-        if not 0 < self.compression < 1:
-            raise ValueError(f"compression must be in (0, 1), got {self.compression}")
-        if self.gate not in GATES:
-            raise ValueError(f"unknown gate {self.gate!r}; choose from {list(GATES)}")
-        if self.capacity_weight < 0 or not math.isfinite(self.capacity_weight):
-            raise ValueError(f"capacity_weight must be a finite number ≥ 0, got {self.capacity_weight}")
-
-    def target(self, length: int) -> float:
-        """The kept fraction of gated tokens that the inference budget at this compression leaves."""
-        free = length - self.sinks - self.window
-        if free <= 0:
-            raise ValueError(f"a window of {length} tokens has no room beyond {self.sinks} sinks + {self.window} recent")
-        return (budget_for(length, self.compression, self.sinks + self.window) - self.sinks - self.window) / free
+from .learned import CacheGates, GatedAttention
+from .train_config import TrainConfig
 
 
 def kl(teacher: torch.Tensor, student: torch.Tensor) -> torch.Tensor:
