@@ -9,25 +9,33 @@ Wilcoxon signed-rank test against the full cache on the same documents.
 
 Cost (decode-cost): cache memory and milliseconds per generated token against context length, as a figure.
 
-    python -m analysis.decoding CELL.tsv ... [--cost cost.tsv [--cost-figure C.png]] [--perplexity ppl.tsv] \
-        --table T.csv --markdown T.md --figure F.png
+The learned cache (issue 19; `--learned` cells named `<probe>-<length>-c<compression>-s<training seed>.tsv`): per
+probe, length and compression, its accuracy over training seeds (mean, t-interval over seeds) and, against the full
+cache and every press at that compression, the difference and an exact McNemar test over the (seed, sample) pairs —
+the project's convention for seeded binary outcomes (`analysis.paired`).
+
+    python -m analysis.decoding CELL.tsv ... [--learned L.tsv ...] [--cost cost.tsv [--cost-figure C.png]] \
+        [--perplexity ppl.tsv] --table T.csv [--learned-table L.csv] --markdown T.md --figure F.png
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from adaptive_retention.decoding.defaults import LABELS
+from adaptive_retention.decoding.defaults import LABELS, LEARNED
 from adaptive_retention.io import save_figure, write_atomic
 
 from .paired import mcnemar
 
 KEYS = ["probe", "length", "compression", "method"]
+LEARNED_CELL = re.compile(r"-c(?P<compression>[\d.]+)-s(?P<seed>\d+)\.tsv$")  # rules/decoding.smk names them so
 
 
 def load(paths: list[str]) -> pd.DataFrame:
@@ -61,6 +69,45 @@ def table(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def load_learned(paths: list[str]) -> pd.DataFrame:
+    """The learned cells' rows, each with the training seed its file name gives."""
+    frames = []
+    for path in paths:
+        match = LEARNED_CELL.search(Path(path).name)
+        if match is None:
+            raise ValueError(f"{path}: a learned cell is named <probe>-<length>-c<compression>-s<seed>.tsv")
+        rows = pd.read_csv(path, sep="\t", dtype={"answer": str}, keep_default_na=False)
+        if set(rows["method"]) != {LEARNED}:
+            raise ValueError(f"{path}: a learned cell holds only method {LEARNED!r} rows, found {sorted(set(rows['method']))}")
+        frames.append(rows.assign(train_seed=int(match["seed"])))
+    return pd.concat(frames, ignore_index=True)
+
+
+def learned_table(learned: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
+    """Per probe, length, compression: the learned cache over training seeds against the full cache and each press."""
+    out = []
+    for (probe, length, c), rows in learned.groupby(["probe", "length", "compression"], sort=True):
+        ours = rows.pivot(index="train_seed", columns="sample", values="correct")          # (seeds, samples)
+        cell = cells[(cells.probe == probe) & (cells.length == length)]
+        rivals = {m: g.set_index("sample")["correct"] for m, g in cell[cell.compression.isin([c, 0.0])].groupby("method")}
+        per_seed = ours.mean(axis=1)
+        low, high = (stats.t.interval(0.95, len(per_seed) - 1, loc=per_seed.mean(), scale=stats.sem(per_seed))
+                     if len(per_seed) > 1 else (np.nan, np.nan))
+        row = dict(probe=probe, length=length, compression=c, seeds=len(per_seed), n=ours.shape[1],
+                   accuracy=per_seed.mean(), ci_low=low, ci_high=high)
+        presses = []
+        for method, right in sorted(rivals.items()):
+            theirs = np.tile(right.loc[ours.columns].to_numpy(), (len(ours), 1))
+            row[f"delta_{method}"] = per_seed.mean() - right.loc[ours.columns].mean()
+            row[f"p_{method}"] = mcnemar(ours.to_numpy().ravel(), theirs.ravel())
+            if method != "full":
+                presses.append(method)
+        best = max(presses, key=lambda m: (rivals[m].loc[ours.columns].mean(), m))
+        row.update(best_press=best, beats_every_press=all(row[f"delta_{m}"] > 0 and row[f"p_{m}"] < 0.05 for m in presses))
+        out.append(row)
+    return pd.DataFrame(out)
+
+
 def perplexity_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Per compression and method: perplexity exp(mean NLL) over documents, its 95 % interval, Wilcoxon p vs full."""
     out = []
@@ -75,10 +122,25 @@ def perplexity_table(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def markdown(summary: pd.DataFrame, cost: pd.DataFrame | None, perplexity: pd.DataFrame | None = None) -> str:
+def markdown(summary: pd.DataFrame, cost: pd.DataFrame | None, perplexity: pd.DataFrame | None = None,
+             learned: pd.DataFrame | None = None) -> str:
     lines = ["# KV-cache retention bench", "",
              "Accuracy (%) with its exact 95 % interval; p: exact McNemar over the same samples against the full "
              "cache and against the best other method at that compression.", ""]
+    if learned is not None:
+        lines += ["## The learned cache (ours) over training seeds", "",
+                  "Mean accuracy (%) over seeds with its t-interval; Δ and exact McNemar p over (seed, sample) pairs "
+                  "against the full cache and the best press at that compression.", "",
+                  "| probe | length | compression | seeds | learned | 95 % CI | Δ vs full | p | best press | Δ vs it | p | beats every press |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in learned.itertuples():
+            r = r._asdict()
+            best = r["best_press"]
+            lines.append(f"| {r['probe']} | {r['length']} | {r['compression']:g} | {r['seeds']} | {100 * r['accuracy']:.1f} | "
+                         f"[{100 * r['ci_low']:.1f}, {100 * r['ci_high']:.1f}] | {100 * r['delta_full']:+.1f} | {r['p_full']:.2g} | "
+                         f"{LABELS.get(best, best)} | {100 * r[f'delta_{best}']:+.1f} | {r[f'p_{best}']:.2g} | "
+                         f"{'yes' if r['beats_every_press'] else 'no'} |")
+        lines.append("")
     for (probe, length), cell in summary.groupby(["probe", "length"]):
         lines += [f"## {probe}, {length} tokens (n = {cell['n'].iloc[0]})", "",
                   "| compression | method | accuracy | 95 % CI | p vs full | best other | p vs it |", "|---|---|---|---|---|---|---|"]
@@ -153,6 +215,8 @@ def cost_figure(cost: pd.DataFrame, path: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("cells", nargs="+")
+    p.add_argument("--learned", nargs="+", default=[], help="the learned cache's cells (<probe>-<length>-c<c>-s<seed>.tsv)")
+    p.add_argument("--learned-table", help="CSV of the learned cache's rows (empty without --learned)")
     p.add_argument("--cost")
     p.add_argument("--cost-figure")
     p.add_argument("--perplexity")
@@ -162,11 +226,17 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.cost_figure and not args.cost:
         p.error("--cost-figure draws --cost: give both")
-    summary = table(load(args.cells))
+    cells = load(args.cells)
+    summary = table(cells)
+    learned = learned_table(load_learned(args.learned), cells) if args.learned else None
     cost = pd.read_csv(args.cost, sep="\t") if args.cost else None
     perplexity = perplexity_table(pd.read_csv(args.perplexity, sep="\t")) if args.perplexity else None
     write_atomic(args.table, summary.to_csv(index=False, float_format="%.4g"))
-    write_atomic(args.markdown, markdown(summary, cost, perplexity))
+    write_atomic(args.markdown, markdown(summary, cost, perplexity, learned))
+    if args.learned_table:
+        write_atomic(args.learned_table, "" if learned is None else learned.to_csv(index=False, float_format="%.4g"))
+    if learned is not None:
+        summary = pd.concat([summary, learned.assign(method=LEARNED)[["probe", "length", "compression", "method", "accuracy"]]])
     figure(summary, args.figure)
     if args.cost_figure:
         cost_figure(cost, args.cost_figure)

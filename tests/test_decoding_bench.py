@@ -45,6 +45,21 @@ def test_defaults_are_defined_once_and_agree_with_the_schema_and_the_registries(
     assert (RetentionPolicy(budget=None).sinks, RetentionPolicy(budget=None).window) == (defaults.SINKS, defaults.WINDOW)
 
 
+def test_the_learned_sections_schema_names_every_training_setting():
+    """decoding.learned.train in the schema = TrainConfig's fields but the four the workflow sets itself; each enum
+    is the library's list."""
+    from dataclasses import fields
+
+    from adaptive_retention.config import DUAL_MODES, PROJECTIONS
+    from adaptive_retention.decoding.train_config import GATES, TrainConfig
+
+    learned = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())["properties"]["decoding"]["properties"]["learned"]
+    train = learned["properties"]["train"]["properties"]
+    assert set(train) | {"compression", "seed", "sinks", "window"} == {f.name for f in fields(TrainConfig)}
+    assert (tuple(train["gate"]["enum"]), tuple(train["dual_mode"]["enum"]), tuple(train["projection"]["enum"])) == \
+        (GATES, DUAL_MODES, PROJECTIONS)
+
+
 @pytest.mark.parametrize("probe", ["passkey", "multikey", "vt"])
 def test_probes_are_seeded_sized_and_hold_their_answers(probe):
     a = make_probe(probe, WordTokenizer(), 400, 10, seed=0)
@@ -162,3 +177,29 @@ def test_the_cost_figure_needs_the_cost_table(tmp_path, capsys):
     with pytest.raises(SystemExit):
         analysis_main([str(cell), "--cost-figure", str(tmp_path / "c.png"), *outputs])
     assert "--cost-figure draws --cost" in capsys.readouterr().err and not (tmp_path / "t.csv").exists()
+
+
+def test_the_learned_cache_is_compared_over_seeds_and_pairs(tmp_path):
+    """Two training seeds of a learned cell against a cell with the full cache and two presses: the mean over seeds,
+    Δ and McNemar over the (seed, sample) pairs, the best press and whether every press is beaten."""
+    from analysis.decoding import learned_table, load_learned
+
+    cells, learned = [], []
+    for i in range(30):
+        base = dict(probe="passkey", length=1024, sample=f"s{i}")
+        cells += [dict(base, method="full", compression=0.0, correct=1),
+                  dict(base, method="tova", compression=0.5, correct=int(i < 15)),
+                  dict(base, method="knorm", compression=0.5, correct=int(i < 5))]
+        learned += [dict(base, method="learned", compression=0.5, correct=int(i < 27), train_seed=0, answer=""),
+                    dict(base, method="learned", compression=0.5, correct=int(i < 25), train_seed=1, answer="")]
+    paths = []
+    for seed in (0, 1):
+        path = tmp_path / f"passkey-1024-c0.5-s{seed}.tsv"
+        pd.DataFrame([r for r in learned if r["train_seed"] == seed]).drop(columns="train_seed").to_csv(path, sep="\t", index=False)
+        paths.append(str(path))
+    row = learned_table(load_learned(paths), pd.DataFrame(cells)).iloc[0]
+    assert row.seeds == 2 and row.accuracy == pytest.approx(26 / 30) and row.best_press == "tova"
+    assert row.delta_tova == pytest.approx(26 / 30 - 0.5) and row.p_tova == pytest.approx(2 * 0.5 ** 22)  # 22 discordant pairs, all ours
+    assert row.delta_full == pytest.approx(26 / 30 - 1) and row.beats_every_press
+    with pytest.raises(ValueError, match="is named"):
+        load_learned([str(tmp_path / "passkey-1024.tsv")])

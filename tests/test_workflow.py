@@ -172,6 +172,9 @@ def test_test_config_end_to_end_in_a_folder_with_a_space_then_incremental():
     assert decoding[decoding.method != "full"].p_vs_full.between(0, 1).all()
     cost = pd.read_csv(ROOT / f"{RESULTS}/decoding/cost.tsv", sep="\t")
     assert len(cost) == 2 * 3 and (cost[cost.method != "full"].memory_ratio < 0.6).all()
+    learned = pd.read_csv(ROOT / f"{RESULTS}/tables/decoding-learned.csv")  # one training seed at 0.5, both probes
+    assert set(learned.probe) == {"passkey", "qa"} and (learned.seeds == 1).all() and (learned.compression == 0.5).all()
+    assert "learned cache (ours)" in (ROOT / f"{RESULTS}/tables/decoding.md").read_text()
     for figure in ("decoding.png", "decoding-cost.png"):
         assert (ROOT / f"{RESULTS}/figures/{figure}").stat().st_size > 10_000
     ppl = pd.read_csv(ROOT / f"{RESULTS}/decoding/perplexity.tsv", sep="\t")

@@ -333,6 +333,7 @@ def _decoding_commands(sub) -> None:
     b.add_argument("--samples", type=at_least(1), default=100)
     b.add_argument("--per-head", action="store_true", help="each KV head keeps its own entries (default: one set per layer)")
     b.add_argument("--squad-file", default=SQUAD_FILE, help="SQuAD v1.1 JSON lines (probe qa)")
+    b.add_argument("--no-full", action="store_true", help="leave out the full cache's row (it is in the presses' cell)")
     b.add_argument("--out", required=True, help="TSV of one row per sample × method × compression (resumes from OUT.progress.jsonl)")
     b.set_defaults(func=_decode_bench)
     c = sub.add_parser("decode-cost", help="cache memory and time per generated token against context length, full vs retained")

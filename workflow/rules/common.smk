@@ -157,12 +157,22 @@ def all_targets():
     if config["theory"]["enabled"]:
         targets += [f"{RESULTS}/theory/summary.csv", f"{RESULTS}/theory/summary.md"]
     if DECODING["enabled"]:
-        targets += decoding_cells() + [f"{RESULTS}/tables/decoding.md", f"{RESULTS}/figures/decoding.png"]
+        targets += decoding_cells() + learned_cells() + [f"{RESULTS}/tables/decoding.md",
+                                                         f"{RESULTS}/figures/decoding.png", f"{RESULTS}/figures/decoding-cost.png"]
     return targets
 
 
 def decoding_cells():
     return [f"{RESULTS}/decoding/{probe}-{length}.tsv" for probe in DECODING_PROBES for length in DECODING["lengths"]]
+
+
+def learned_cells():
+    """The learned cache's cells (issue 19): every probe and length, per compression and training seed."""
+    learned = DECODING["learned"]
+    if not learned["enabled"]:
+        return []
+    return [f"{RESULTS}/decoding/learned/{probe}-{length}-c{c:g}-s{seed}.tsv" for probe in DECODING_PROBES
+            for length in DECODING["lengths"] for c in learned["compressions"] for seed in learned["seeds"]]
 
 
 def length_sweeps():

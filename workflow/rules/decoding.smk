@@ -118,15 +118,92 @@ rule decode_perplexity:
         "--out {output:q} > {log:q} 2>&1"
 
 
+rule decode_train:
+    """The learned cache's gates at one compression and training seed (issue 19): the LM frozen, KL to the full cache
+    on windows of arXiv, CUAD and IMDb text (never a document streaming perplexity scores) under the Lagrangian
+    budget; resumes from its checkpoint (OUT.ckpt) when killed."""
+    input:
+        DECODER_INPUT,
+    output:
+        gates=f"{RESULTS}/decoding/gates/c{{compression}}-s{{gseed}}.pt",
+        trace=f"{RESULTS}/decoding/gates/c{{compression}}-s{{gseed}}.pt.trace.jsonl",
+    log:
+        "logs/decoding/train-c{compression}-s{gseed}.log",
+    benchmark:
+        "benchmarks/decoding/train-c{compression}-s{gseed}.tsv"
+    wildcard_constraints:
+        compression=r"0\.\d+",
+        gseed=r"\d+",
+    threads: res("decoding", "threads")
+    resources:
+        gpu=lambda wc: res("decoding", "gpu"),
+        runtime=lambda wc: res("decoding", "runtime"),
+        mem_mb=lambda wc: res("decoding", "mem_mb"),
+    conda:
+        "../../envs/adaptive-retention.yaml"
+    params:
+        ar=AR,
+        model=lambda wc: DECODER,
+        d=DECODING,
+        learned=DECODING["learned"],
+        ppl=DECODING["perplexity"],
+        data_dir=config["data_dir"],
+        train=" ".join(f"--{k.replace('_', '-')} {v}" for k, v in DECODING["learned"]["train"].items()),
+    shell:
+        f"{TORCH_THREADS} " "{params.ar} decode-train --model {params.model:q} --data-dir {params.data_dir:q} "
+        "--length {params.learned[length]} --per-source {params.learned[per_source]} --exclude-length {params.ppl[length]} "
+        "--exclude-documents {params.ppl[documents]} --compression {wildcards.compression} --seed {wildcards.gseed} "
+        "--sinks {params.d[sinks]} --window {params.d[window]} {params.train} --quiet --out {output.gates:q} > {log:q} 2>&1"
+
+
+rule decode_learned_cell:
+    """One probe at one context length under the learned cache of one compression and training seed: the same samples
+    as the presses' cell (same probe seed), its full-cache row left there."""
+    input:
+        DECODER_INPUT,
+        gates=rules.decode_train.output.gates,
+    output:
+        f"{RESULTS}/decoding/learned/{{probe}}-{{length}}-c{{compression}}-s{{gseed}}.tsv",
+    log:
+        "logs/decoding/learned-{probe}-{length}-c{compression}-s{gseed}.log",
+    benchmark:
+        "benchmarks/decoding/learned-{probe}-{length}-c{compression}-s{gseed}.tsv"
+    wildcard_constraints:
+        probe="|".join(DECODING_PROBES),
+        length=r"\d+",
+        compression=r"0\.\d+",
+        gseed=r"\d+",
+    threads: res("decoding", "threads")
+    resources:
+        gpu=lambda wc: res("decoding", "gpu"),
+        runtime=lambda wc: res("decoding", "runtime"),
+        mem_mb=lambda wc: res("decoding", "mem_mb"),
+    conda:
+        "../../envs/adaptive-retention.yaml"
+    params:
+        ar=AR,
+        model=lambda wc: DECODER,
+        d=DECODING,
+        squad=DECODING_SQUAD,
+        per_head="--per-head" if DECODING["per_head"] else "",
+    shell:
+        f"{TORCH_THREADS} " "{params.ar} decode-bench --model {params.model:q} --probe {wildcards.probe} --length {wildcards.length} "
+        "--samples {params.d[samples]} --seed {params.d[seed]} --methods learned --gates {input.gates:q} --no-full "
+        "--compressions {wildcards.compression} --sinks {params.d[sinks]} --window {params.d[window]} {params.per_head} "
+        "--squad-file {params.squad:q} --quiet --out {output:q} > {log:q} 2>&1"
+
+
 rule decoding_report:
     """Accuracy per probe, length, method and compression with exact intervals and paired McNemar tests; the figure;
     the cost figure (cache memory and decode time per token against context length)."""
     input:
         cells=decoding_cells(),
+        learned=learned_cells(),
         cost=rules.decode_cost.output,
         perplexity=rules.decode_perplexity.output,
     output:
         table=report(f"{RESULTS}/tables/decoding.csv", caption="../report/decoding.rst", category="Decoders"),
+        learned_table=f"{RESULTS}/tables/decoding-learned.csv",
         markdown=f"{RESULTS}/tables/decoding.md",
         figure=report(f"{RESULTS}/figures/decoding.png", caption="../report/decoding.rst", category="Decoders"),
         cost_figure=report(f"{RESULTS}/figures/decoding-cost.png", caption="../report/decoding-cost.rst", category="Decoders"),
@@ -136,6 +213,8 @@ rule decoding_report:
         "../../envs/adaptive-retention.yaml"
     params:
         analysis=ANALYSIS,
+        learned=lambda wc, input: ("--learned " + " ".join(f"'{p}'" for p in input.learned)) if input.learned else "",
     shell:
         "{params.analysis}.decoding {input.cells:q} --cost {input.cost:q} --perplexity {input.perplexity:q} --table {output.table:q} "
-        "--markdown {output.markdown:q} --figure {output.figure:q} --cost-figure {output.cost_figure:q} > {log:q} 2>&1"
+        "--markdown {output.markdown:q} --figure {output.figure:q} --cost-figure {output.cost_figure:q} "
+        "--learned-table {output.learned_table:q} {params.learned} > {log:q} 2>&1"

@@ -82,9 +82,10 @@ def _read_progress(path: Path) -> dict[str, list[dict]]:
 
 def run_cell(model, tokenizer, samples: list[Sample], out: str | os.PathLike, methods: list[str],
              compressions: list[float], sinks: int, window: int, per_head: bool = False, seed: int = 0,
-             length: int | None = None, quiet: bool = False, gates=None) -> list[dict]:
+             length: int | None = None, quiet: bool = False, gates=None, full_row: bool = True) -> list[dict]:
     """Score every method at every compression on `samples`; rows (COLUMNS) to the TSV `out`. Method "learned"
-    reads `gates` (`decoding.learned.CacheGates`)."""
+    reads `gates` (`decoding.learned.CacheGates`). full_row=False leaves out the full cache's row (a learned cell
+    beside the presses' cell, which has it)."""
     for name in methods:
         check_score(name)
     out = Path(out)
@@ -106,7 +107,7 @@ def run_cell(model, tokenizer, samples: list[Sample], out: str | os.PathLike, me
             with torch.no_grad():
                 model(context, cache=full, logits_to_keep=1)
             base = dict(probe=sample.probe, length=length or tokens, tokens=tokens, sample=sample.id, depth=sample.depth)
-            runs = [(FULL, 0.0, tokens, [full.compressed(full.policy)])]
+            runs = [(FULL, 0.0, tokens, [full.compressed(full.policy)])] if full_row else []
             for c in compressions:
                 budget = budget_for(tokens, c, sinks + window)
                 policies = [RetentionPolicy(budget, m, sinks, window, per_head, seed=seed * 1_000_003 + index)

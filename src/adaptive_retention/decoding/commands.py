@@ -33,7 +33,7 @@ def bench_command(args) -> int:
     samples = make_probe(args.probe, tokenizer, args.length, args.samples, args.seed, args.squad_file)
     rows = run_cell(model, tokenizer, samples, args.out, args.methods, args.compressions, args.sinks, args.window,
                     args.per_head, args.seed, length=args.length, quiet=args.quiet,
-                    gates=None if gates is None else gates.to(model.device))
+                    gates=None if gates is None else gates.to(model.device), full_row=not args.no_full)
     for method in dict.fromkeys(r["method"] for r in rows):
         for c in sorted({r["compression"] for r in rows if r["method"] == method}):
             cell = [r["correct"] for r in rows if r["method"] == method and r["compression"] == c]
