@@ -166,6 +166,11 @@ def test_the_core_grid_overlay_layers_on_the_default_config():
     d = config["decoding"]
     assert d["enabled"] and d["probes"] == list(defaults.PROBES) and d["lengths"] == [1024, 2048] and d["samples"] == 100
     assert d["methods"] == list(defaults.METHODS) and config["results_dir"] != "results" and config["tasks"]
+    assert not d["learned"]["enabled"]
+    update_config(config, yaml.safe_load((ROOT / "config/overlays/learned.yaml").read_text()))
+    validate(config, str(ROOT / "workflow/schemas/config.schema.yaml"))
+    learned = config["decoding"]["learned"]
+    assert learned["enabled"] and learned["seeds"] == [0, 1, 2] and set(learned["compressions"]) <= set(d["compressions"])
 
 
 def test_the_cost_figure_needs_the_cost_table(tmp_path, capsys):
