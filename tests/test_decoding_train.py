@@ -112,11 +112,14 @@ def test_bad_settings_fail_before_training(bad, message):
         TrainConfig(**bad)
 
 
-def test_trained_gates_load_into_the_cache(tmp_path):
+def test_trained_gates_load_into_the_cache_and_a_checkpoint_holds_the_same(tmp_path):
     from adaptive_retention.decoding.cache import RetentionCache, RetentionPolicy
 
-    run(tmp_path, steps=3)
+    run(tmp_path, steps=5)
     gates = CacheGates.load(tmp_path / "gates.pt")
+    from_checkpoint = CacheGates.load(tmp_path / "gates.pt.ckpt")  # checkpoint_every 5: the final step
+    assert from_checkpoint.config == gates.config
+    assert all(torch.equal(a, b) for a, b in zip(gates.state_dict().values(), from_checkpoint.state_dict().values()))
     cache = RetentionCache(MODEL, RetentionPolicy(budget=24, score="learned", sinks=2, window=4), gates=gates)
     with torch.no_grad():
         MODEL(TRAIN[0][None], cache=cache)

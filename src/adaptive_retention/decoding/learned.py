@@ -57,12 +57,20 @@ class CacheGates(nn.Module):
 
     @classmethod
     def load(cls, path: str | Path) -> "CacheGates":
+        """Gates saved by `save`, or the gates inside a training checkpoint (OUT.ckpt: a run still training)."""
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no learned cache gates at {path}")
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        gates = cls(**saved["config"])
-        gates.load_state_dict(saved["state"])
+        saved = torch.load(path, map_location="cpu", weights_only=path.suffix != ".ckpt")
+        if "gates" in saved:  # a checkpoint: the shapes give the configuration
+            state = saved["gates"]
+            layers = 1 + max(int(k.split(".")[1]) for k in state)
+            config = dict(hidden=state["scorers.0.net.0.weight"].shape[1], layers=layers,
+                          init_keep=saved["config"]["init_keep"])
+        else:
+            state, config = saved["state"], saved["config"]
+        gates = cls(**config)
+        gates.load_state_dict(state)
         return gates.eval()
 
 
