@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from adaptive_retention.decoding.defaults import LABELS, LEARNED
+from adaptive_retention.decoding.defaults import LABELS, LEARNED, METHODS
 from adaptive_retention.io import save_figure, write_atomic
 
 from .paired import mcnemar
@@ -122,11 +122,35 @@ def perplexity_table(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def overview(summary: pd.DataFrame) -> list[str]:
+    """One line per probe, length and compression, one column per method: accuracy (%), the best in bold (ties
+    too); the full cache with its 95 % interval."""
+    present = set(summary["method"]) - {"full"}
+    methods = [m for m in (*METHODS, LEARNED) if m in present] + sorted(present - {*METHODS, LEARNED})
+    lines = ["| probe | length | compression | full cache | " + " | ".join(LABELS.get(m, m) for m in methods) + " |",
+             "|---|---|---|---|" + "---:|" * len(methods)]
+    for (probe, length), cell in summary.groupby(["probe", "length"]):
+        full = cell[cell.method == "full"].iloc[0]
+        for c in sorted(cell.compression.unique()):
+            if c == 0:
+                continue
+            at = cell[cell.compression == c].set_index("method")["accuracy"]
+            best = at.max()
+            values = [("**{:.0f}**" if at.get(m) == best else "{:.0f}").format(100 * at[m]) if m in at else ""
+                      for m in methods]
+            lines.append(f"| {probe} | {length} | {c:g} | {100 * full.accuracy:.0f} [{100 * full.ci_low:.0f}, "
+                         f"{100 * full.ci_high:.0f}] | " + " | ".join(values) + " |")
+    return lines + [""]
+
+
 def markdown(summary: pd.DataFrame, cost: pd.DataFrame | None, perplexity: pd.DataFrame | None = None,
              learned: pd.DataFrame | None = None) -> str:
     lines = ["# KV-cache retention bench", "",
-             "Accuracy (%) with its exact 95 % interval; p: exact McNemar over the same samples against the full "
-             "cache and against the best other method at that compression.", ""]
+             "Accuracy (%) per method (the best at each compression in bold), the full cache with its exact 95 % "
+             "interval; the sections below give every cell's interval and exact McNemar tests.", ""]
+    lines += overview(summary)
+    lines += ["Accuracy (%) with its exact 95 % interval; p: exact McNemar over the same samples against the full "
+              "cache and against the best other method at that compression.", ""]
     if learned is not None:
         lines += ["## The learned cache (ours) over training seeds", "",
                   "Mean accuracy (%) over seeds with its t-interval; Δ and exact McNemar p over (seed, sample) pairs "

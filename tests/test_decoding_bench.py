@@ -153,6 +153,9 @@ def test_analysis_intervals_and_paired_tests():
     assert summary.loc["full", "ci_low"] == pytest.approx(0.025 ** (1 / 20))  # Clopper-Pearson at k = n
     assert summary.loc["tova", "p_vs_full"] == pytest.approx(0.5)  # 2 discordant samples: exact McNemar
     assert summary.loc["random", "best_other"] == "tova" and summary.loc["random", "p_vs_best_other"] == pytest.approx(2 * 0.5 ** 16)
+    from analysis.decoding import overview
+
+    assert overview(summary.reset_index())[2] == "| passkey | 1024 | 0.5 | 100 [83, 100] | **90** | 10 |"  # TOVA, random
 
 
 def test_the_core_grid_overlay_layers_on_the_default_config():
