@@ -106,7 +106,10 @@ def test_a_nan_loss_stops_with_the_step_named(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("bad, message", [(dict(compression=1.0), "compression"), (dict(gate="relu"), "unknown gate"),
-                                          (dict(capacity_weight=-1.0), "capacity_weight")])
+                                          (dict(capacity_weight=-1.0), "capacity_weight"),
+                                          (dict(dual_mode="per_head"), "unknown dual_mode"),
+                                          (dict(projection="box"), "unknown projection"),
+                                          (dict(eta=float("nan")), "eta"), (dict(quadratic=-1.0), "quadratic")])
 def test_bad_settings_fail_before_training(bad, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig(**bad)

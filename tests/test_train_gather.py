@@ -1,7 +1,7 @@
 """train_gather: the Lagrangian step with its exact-zero gates gathered out equals the masked step.
 
 Why a tolerance at all: in the masked step a token whose gate is 0 stays as a key with log z̃ clamped at
-log ε (ε = 1e-6, modeling._LOG_EPS), so each query still gives it ≤ ε·e^Δ of the attention weight that a
+log ε (ε = 1e-6, gates.LOG_GATE_FLOOR), so each query still gives it ≤ ε·e^Δ of the attention weight that a
 live key with the same logit gets (Δ: the logit gap, O(1) in these tiny random models). With n_dead such keys
 per query the masked step's states move by ≈ n_dead · ε relative, ≤ 2e-5 here (≤ 20 dead keys); the gradients
 inherit it. The gathered step drops those keys (and float sums change order with the widths). RTOL = 1e-4

@@ -15,6 +15,7 @@ from torch import nn
 from .config import BETA, GAMMA, ZETA, SCORERS, check_choice, check_stretch  # β temperature, (γ, ζ) stretch
 
 _EPS = 1e-6
+LOG_GATE_FLOOR = 1e-6  # floor of a gate before its log goes on the attention logits (encoder and KV cache)
 
 
 class HardConcrete:

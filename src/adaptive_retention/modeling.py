@@ -22,9 +22,8 @@ from transformers.utils import ModelOutput
 
 from .budget import layer_ratios
 from .config import RetentionConfig
-from .gates import HardConcrete, make_scorer
+from .gates import LOG_GATE_FLOOR, HardConcrete, make_scorer
 
-_LOG_EPS = 1e-6  # floor of a gate before its log goes on the attention mask
 _RATIO_SCALE = 10**6  # M = ⌊ρ T⌋ in exact integer arithmetic (ratios with ≤ 6 decimals)
 
 
@@ -92,7 +91,7 @@ def _longformer_block(block, h, valid, log_gate, global_):
     """One Longformer layer. Its sliding-window kernel takes a key mask, not an additive bias, so in
     training the soft gate reaches attention only as removal: a key whose gate product is ≤ ε is masked
     (exactly what inference does with a dropped token); the gate still scales every hidden state."""
-    attend = valid if log_gate is None else valid & (log_gate > math.log(_LOG_EPS))
+    attend = valid if log_gate is None else valid & (log_gate > math.log(LOG_GATE_FLOOR))
     mask = torch.zeros(valid.shape, dtype=h.dtype, device=h.device)
     mask = mask.masked_fill(~attend, -10000.0).masked_fill(attend & global_, 10000.0)  # HF's −/0/+ convention
     is_global = mask > 0
@@ -277,7 +276,7 @@ class Retention(nn.Module):
                 scores.append(s.masked_fill(~valid, float("nan")))
                 h = h * z[..., None]
                 if log_gate is not None:
-                    log_gate = log_gate + torch.log(z.float().clamp(min=_LOG_EPS))
+                    log_gate = log_gate + torch.log(z.float().clamp(min=LOG_GATE_FLOOR))
                 if i == gather_at and i < len(blocks) and not bool((alive == valid).all()):
                     if cfg.restore == "last_state":  # padding leaves its state here, as at inference
                         restored = restored + (~valid)[..., None].to(h.dtype) * h

@@ -60,7 +60,7 @@ def windows(data_dir: str | os.PathLike, tokenizer, length: int, sources: tuple[
             rng.shuffle(cut)
             split[name].append(cut[:per_source] if per_source else cut)
             manifest["documents"][f"{source}/{name}"] = dict(documents=len(docs), windows=len(split[name][-1]),
-                                                             ids=docs if source != "imdb" else docs[:0])
+                                                             ids=[] if source == "imdb" else docs)
     return {name: _interleave(per) for name, per in split.items()}, manifest
 
 

@@ -15,8 +15,8 @@ import torch
 from tqdm import tqdm
 
 from .bench import FULL
-from .defaults import budget_for
 from .cache import RetentionCache, RetentionPolicy
+from .defaults import budget_for
 
 COST_COLUMNS = ("length", "method", "compression", "budget", "cache_mib", "memory_ratio", "ms_per_token", "time_ratio")
 

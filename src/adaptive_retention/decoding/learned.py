@@ -23,13 +23,13 @@ from torch import nn
 from transformers import AttentionInterface
 from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
 
-from ..gates import HardConcrete, MLPScorer
+from ..config import check_choice
+from ..gates import LOG_GATE_FLOOR, HardConcrete, MLPScorer
 from ..io import atomic_path
 from .defaults import SINKS, WINDOW
 from .train_config import GATES
 
 ATTENTION = "retention_gates"  # the attention implementation name registered with transformers
-LOG_FLOOR = 1e-6  # a gate's floor before its log goes on the logits (the encoder's _LOG_EPS)
 
 
 class CacheGates(nn.Module):
@@ -109,8 +109,7 @@ class GatedAttention:
 
     def __init__(self, model: nn.Module, gates: CacheGates, sinks: int = SINKS, window: int = WINDOW,
                  sample: bool = True, gate: str = "hard_concrete", hard_concrete: HardConcrete | None = None):
-        if gate not in GATES:
-            raise ValueError(f"unknown gate {gate!r}; choose from {list(GATES)}")
+        check_choice("gate", gate, GATES)
         self.model, self.gates, self.sinks, self.window, self.sample = model, gates, sinks, window, sample
         self.gate = gate
         self.hc = hard_concrete or HardConcrete()
@@ -132,7 +131,7 @@ class GatedAttention:
         else:
             z = self.hc.sample(log_alpha) if self.sample else self.hc.deterministic(log_alpha)
             kept = self.hc.prob_nonzero(log_alpha[:, self.sinks:]).mean()
-        module._retention_gate = (torch.log(z.clamp(min=LOG_FLOOR)), self.sinks, self.window)
+        module._retention_gate = (torch.log(z.clamp(min=LOG_GATE_FLOOR)), self.sinks, self.window)
         self.kept.append(kept)
 
     def __enter__(self) -> "GatedAttention":

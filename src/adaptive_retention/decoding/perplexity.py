@@ -19,8 +19,8 @@ from tqdm import tqdm
 from ..data import read_jsonl
 from ..io import write_atomic
 from .bench import FULL, tsv
-from .defaults import budget_for
 from .cache import RetentionCache, RetentionPolicy
+from .defaults import budget_for
 
 SOURCES = {"arxiv": ("arxiv-unarxive-sample/test.jsonl.gz", "text", "arxiv_id"),
            "cuad": ("cuad-qa/test.jsonl.xz", "context", "title")}  # = defaults.DOCUMENT_SOURCES: (file under data_dir, text, id fields)

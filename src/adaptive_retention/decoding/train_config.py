@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..config import DUAL_MODES, PROJECTIONS, check_choice
 from .defaults import SINKS, WINDOW, budget_for
 
 GATES = ("hard_concrete", "sigmoid")  # sigmoid: z = σ(log α), no sampling, kept = mean z (the ablation)
@@ -36,10 +37,13 @@ class TrainConfig:
     def __post_init__(self):
         if not 0 < self.compression < 1:
             raise ValueError(f"compression must be in (0, 1), got {self.compression}")
-        if self.gate not in GATES:
-            raise ValueError(f"unknown gate {self.gate!r}; choose from {list(GATES)}")
-        if self.capacity_weight < 0 or not math.isfinite(self.capacity_weight):
-            raise ValueError(f"capacity_weight must be a finite number ≥ 0, got {self.capacity_weight}")
+        check_choice("gate", self.gate, GATES)
+        check_choice("dual_mode", self.dual_mode, DUAL_MODES)
+        check_choice("projection", self.projection, PROJECTIONS)
+        for name in ("capacity_weight", "eta", "quadratic"):
+            value = getattr(self, name)
+            if value < 0 or not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number ≥ 0, got {value}")
 
     def target(self, length: int) -> float:
         """The kept fraction of gated tokens that the inference budget at this compression leaves."""
