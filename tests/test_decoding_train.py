@@ -5,10 +5,15 @@ that streaming perplexity scores."""
 import json
 import math
 
+from pathlib import Path
+
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adaptive_retention.decoding import train as train_module
+from adaptive_retention.decoding.corpus import with_copy
 from adaptive_retention.decoding.learned import CacheGates
 from adaptive_retention.decoding.models import tiny_llama
 from adaptive_retention.decoding.train import train_gates
@@ -19,7 +24,8 @@ MODEL = tiny_llama(layers=2)
 _g = torch.Generator().manual_seed(0)
 TRAIN = [torch.randint(0, 128, (64,), generator=_g) for _ in range(20)]
 HELD = [torch.randint(0, 128, (64,), generator=_g) for _ in range(2)]
-FAST = dict(compression=0.5, kl_tokens=32, sinks=2, window=4, warmup_steps=20, eval_every=40, checkpoint_every=5)
+FAST = dict(compression=0.5, kl_tokens=32, sinks=2, window=4, warmup_steps=20, eval_every=40, checkpoint_every=5,
+            copy_length=8)
 
 
 def run(tmp_path, name="gates.pt", **overrides):
@@ -38,7 +44,7 @@ def test_training_meets_its_budget(tmp_path):
     gates, trace, cfg = run(tmp_path, steps=400)
     last = [r["kept"] for r in trace[-40:]]
     assert abs(sum(last) / len(last) - cfg.target(64)) < 0.03
-    assert trace[0]["kept"] > 0.85 and "held_out_kl" in trace[-1]
+    assert trace[0]["kept"] > 0.85 and {"held_out_kl", "held_out_recall_kl"} <= set(trace[-1])
 
 
 def test_a_fixed_capacity_weight_replaces_the_lagrangian(tmp_path):
@@ -109,7 +115,9 @@ def test_a_nan_loss_stops_with_the_step_named(tmp_path, monkeypatch):
                                           (dict(capacity_weight=-1.0), "capacity_weight"),
                                           (dict(dual_mode="per_head"), "unknown dual_mode"),
                                           (dict(projection="box"), "unknown projection"),
-                                          (dict(eta=float("nan")), "eta"), (dict(quadratic=-1.0), "quadratic")])
+                                          (dict(eta=float("nan")), "eta"), (dict(quadratic=-1.0), "quadratic"),
+                                          (dict(copy_spans=1.5), "copy_spans"), (dict(copy_length=1), "copy_length"),
+                                          (dict(copy_length=300), "copy_length")])
 def test_bad_settings_fail_before_training(bad, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig(**bad)
@@ -162,7 +170,7 @@ def test_decode_train_then_the_bench_reads_the_gates(tmp_path):
     tokenizer.save_pretrained(folder)
     gates = str(tmp_path / "gates.pt")
     assert main(["decode-train", "--model", str(folder), "--length", "128", "--per-source", "2", "--steps", "3",
-                 "--held-out", "1", "--eval-every", "3", "--kl-tokens", "16", "--exclude-length", "128",
+                 "--held-out", "1", "--eval-every", "3", "--kl-tokens", "16", "--copy-length", "8", "--exclude-length", "128",
                  "--exclude-documents", "2", "--out", gates, "--quiet"]) == 0
     assert len((tmp_path / "gates.pt.trace.jsonl").read_text().splitlines()) == 3
     assert json.loads((tmp_path / "gates.pt.corpus.json").read_text())["length"] == 128
@@ -180,3 +188,66 @@ def test_the_learned_score_without_gates_fails_before_any_model_loads(tmp_path, 
     assert main(["decode-bench", "--probe", "passkey", "--length", "128", "--methods", "learned",
                  "--out", str(tmp_path / "x.tsv")]) != 0
     assert "needs --gates" in capsys.readouterr().err and not (tmp_path / "x.tsv").exists()
+
+
+@settings(max_examples=50, deadline=None)
+@given(length=st.integers(24, 200), data=st.data())
+def test_a_copy_repeats_one_span_in_the_tail_and_nothing_else(length, data):
+    tail = data.draw(st.integers(2, length // 2))
+    span = data.draw(st.integers(1, tail))
+    start = data.draw(st.integers(0, length - tail - span))
+    ids = torch.arange(length) + 1000                                   # every token distinct: the copy is findable
+    out, dst = with_copy(ids, tail, span, start, torch.Generator().manual_seed(data.draw(st.integers(0, 99))))
+    assert torch.equal(ids, torch.arange(length) + 1000)               # the window itself untouched
+    src = int(out[dst]) - 1000
+    assert start <= src <= length - tail - span and length - tail <= dst <= length - span
+    assert torch.equal(out[dst:dst + span], ids[src:src + span])
+    changed = (out != ids).nonzero().flatten().tolist()
+    assert changed == list(range(dst, dst + span))
+
+
+def test_a_copy_without_room_fails_clearly():
+    with pytest.raises(ValueError, match="no room"):
+        with_copy(torch.arange(40), 16, 16, 10, torch.Generator())
+    with pytest.raises(ValueError, match="copy_length"):
+        run(Path("/nonexistent"), steps=1, copy_length=31)
+
+
+def test_copy_spans_sets_how_many_training_windows_carry_a_copy(tmp_path, monkeypatch):
+    seen, real = [], train_module._loss
+
+    def record(model, gates, ids, cfg, sample, scored=slice(None)):
+        if sample:
+            seen.append(ids[0].clone())
+        return real(model, gates, ids, cfg, sample, scored)
+
+    monkeypatch.setattr(train_module, "_loss", record)
+    originals = {tuple(w.tolist()) for w in TRAIN}
+    counts = {}
+    for share in (0.0, 0.5, 1.0):
+        seen.clear()
+        run(tmp_path, f"copy{share}.pt", steps=40, copy_spans=share)
+        counts[share] = sum(tuple(ids.tolist()) not in originals for ids in seen)
+    assert counts[0.0] == 0 and counts[1.0] == 40 and 10 < counts[0.5] < 30
+
+
+def test_the_recall_kl_scores_exactly_the_predictable_tokens_of_the_copy():
+    cfg = TrainConfig(**FAST)
+    window = torch.arange(64) + 1000
+    ids, scored = train_module._copied(window, cfg, torch.Generator().manual_seed(3))
+    first = 64 - cfg.kl_tokens                                          # logits index j predicts token first + j + 1
+    predicted = ids[first + scored.start + 1: first + scored.stop + 1]
+    dst = int((ids != window).nonzero()[0])
+    assert torch.equal(predicted, ids[dst + 1: dst + cfg.copy_length]) and len(predicted) == cfg.copy_length - 1
+
+
+def test_a_checkpoint_from_before_a_new_setting_resumes_with_its_default(tmp_path):
+    run(tmp_path, "old.pt", steps=5)
+    path = tmp_path / "old.pt.ckpt"
+    state = torch.load(path, weights_only=False)
+    del state["config"]["copy_spans"]  # a run saved before the switch existed, trained without copies
+    state["step"], state["trace"] = 4, state["trace"][:4]
+    torch.save(state, path)
+    (tmp_path / "old.pt").unlink()
+    _, trace, _ = run(tmp_path, "old.pt", steps=5)
+    assert [r["step"] for r in trace] == list(range(5))

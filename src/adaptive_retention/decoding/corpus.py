@@ -6,6 +6,11 @@ length and count: those ids are excluded here and listed in the manifest).
 Documents, not windows, are split: every `HELD_OUT`-th document of each source (by sorted id) goes to the held-out
 split (the KL curve), so no held-out window shares a document with a training one. Windows of the sources alternate
 (arXiv, CUAD, IMDb, arXiv, …) in a seeded order within each source.
+
+`with_copy` is the recall pressure (`TrainConfig.copy_spans`): ordinary text rarely needs a token again hundreds of
+positions later, so gates trained on it alone learn to drop what a retrieval needs (the passkey's digits rank last
+in most layers). A span of the window repeated verbatim in its scored tail makes the KL depend on that span being
+kept; which span is repeated is random, so the gates can only learn which tokens are worth keeping in case they are.
 """
 
 from __future__ import annotations
@@ -62,6 +67,20 @@ def windows(data_dir: str | os.PathLike, tokenizer, length: int, sources: tuple[
             manifest["documents"][f"{source}/{name}"] = dict(documents=len(docs), windows=len(split[name][-1]),
                                                              ids=[] if source == "imdb" else docs)
     return {name: _interleave(per) for name, per in split.items()}, manifest
+
+
+def with_copy(ids: torch.Tensor, tail: int, span: int, start: int, generator: torch.Generator
+              ) -> tuple[torch.Tensor, int]:
+    """(ids with ids[src:src+span] written over ids[dst:dst+span], dst): src uniform in [start, T − tail − span], dst
+    uniform in the last `tail` positions; the original is untouched. ids (T,)."""
+    length = ids.shape[-1]
+    if start + span > length - tail or span > tail:
+        raise ValueError(f"no room for a {span}-token copy in {length} tokens (source from {start}, into the last {tail})")
+    pick = lambda lo, hi: int(torch.randint(lo, hi + 1, (1,), generator=generator))
+    src, dst = pick(start, length - tail - span), pick(length - tail, length - span)
+    out = ids.clone()
+    out[dst:dst + span] = ids[src:src + span]
+    return out, dst
 
 
 def _cut(tokenizer, texts: list[str], length: int, joined: bool, limit: int | None = None) -> list[torch.Tensor]:

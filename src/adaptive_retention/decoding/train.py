@@ -8,7 +8,10 @@ positions (the teacher, no gradients), the same model with its attention gated (
 the capacity term being the Lagrangian of `budget.DualController` on each layer's expected kept fraction (the dual
 ascent after the step; `capacity_weight` > 0 instead: a fixed weight on the kept fraction, TRIM-KV-style). The target
 kept fraction of the gated tokens is what the inference budget leaves them: (M − sinks − window) / (T − sinks − window),
-M = int(T (1 − compression)). Every `eval_every` steps the held-out windows' KL under deterministic gates is logged.
+M = int(T (1 − compression)). `copy_spans`: that share of the steps' windows repeat one of their spans in the scored
+tail (`corpus.with_copy`, recall pressure). Every `eval_every` steps the held-out windows' KL under deterministic gates
+is logged, and their recall KL: the KL on the predictable tokens of a copied span (the same copy per held-out window
+whatever the run's settings, so runs compare).
 The run checkpoints (gates, optimiser, controller, RNG, trace) atomically every `checkpoint_every` steps and resumes
 from its checkpoint; a NaN loss stops it with the step named, the last checkpoint intact.
 """
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import torch
@@ -26,6 +29,7 @@ from tqdm import tqdm
 
 from ..budget import DualController
 from ..io import atomic_path, write_atomic
+from .corpus import with_copy
 from .learned import CacheGates, GatedAttention
 from .train_config import TrainConfig
 
@@ -36,20 +40,34 @@ def kl(teacher: torch.Tensor, student: torch.Tensor) -> torch.Tensor:
                     reduction="none").sum(-1).mean()
 
 
-def _loss(model, gates, ids: torch.Tensor, cfg: TrainConfig, sample: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """(KL, expected kept per layer) on one batch of windows (B, T)."""
+def _loss(model, gates, ids: torch.Tensor, cfg: TrainConfig, sample: bool, scored: slice = slice(None)
+          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(KL, expected kept per layer) on one batch of windows (B, T); `scored` picks among the last kl_tokens positions."""
     with torch.no_grad():
         teacher = model(ids, logits_to_keep=cfg.kl_tokens).logits
     with GatedAttention(model, gates, cfg.sinks, cfg.window, gate=cfg.gate, sample=sample) as gated:
         student = model(ids, logits_to_keep=cfg.kl_tokens).logits
-    return kl(teacher, student), gated.expected_kept
+    return kl(teacher[:, scored], student[:, scored]), gated.expected_kept
+
+
+def _copied(window: torch.Tensor, cfg: TrainConfig, generator: torch.Generator) -> tuple[torch.Tensor, slice]:
+    """(the window with a copied span, the scored positions that predict the span's 2nd…last token)."""
+    ids, dst = with_copy(window, cfg.kl_tokens, cfg.copy_length, cfg.sinks, generator)
+    first = dst - (window.shape[-1] - cfg.kl_tokens)
+    return ids, slice(first, first + cfg.copy_length - 1)
 
 
 @torch.no_grad()
-def held_out_kl(model, gates, windows: list[torch.Tensor], cfg: TrainConfig) -> tuple[float, float]:
-    """(mean KL, mean kept) over held-out windows, deterministic gates."""
+def held_out_kl(model, gates, windows: list[torch.Tensor], cfg: TrainConfig) -> tuple[float, float, float]:
+    """(mean KL, mean kept, mean recall KL) over held-out windows, deterministic gates. Window i's copy is drawn
+    from seed i alone."""
     values = [_loss(model, gates, w[None].to(model.device), cfg, sample=False) for w in windows]
-    return (sum(float(k) for k, _ in values) / len(values), sum(float(e.mean()) for _, e in values) / len(values))
+    recall = []
+    for i, w in enumerate(windows):
+        ids, scored = _copied(w, cfg, torch.Generator().manual_seed(i))
+        recall.append(float(_loss(model, gates, ids[None].to(model.device), cfg, sample=False, scored=scored)[0]))
+    return (sum(float(k) for k, _ in values) / len(values), sum(float(e.mean()) for _, e in values) / len(values),
+            sum(recall) / len(recall))
 
 
 def train_gates(model, train: list[torch.Tensor], held_out: list[torch.Tensor], cfg: TrainConfig,
@@ -61,6 +79,9 @@ def train_gates(model, train: list[torch.Tensor], held_out: list[torch.Tensor], 
     out = Path(out)
     checkpoint, trace_path = out.with_name(out.name + ".ckpt"), out.with_name(out.name + ".trace.jsonl")
     length = train[0].shape[-1]
+    if cfg.sinks + cfg.copy_length > length - cfg.kl_tokens:
+        raise ValueError(f"windows of {length} tokens leave no room for a {cfg.copy_length}-token copy (copy_length) "
+                         f"between the {cfg.sinks} sinks and the last {cfg.kl_tokens} (kl_tokens)")
     for p in model.parameters():
         p.requires_grad_(False)
     torch.manual_seed(cfg.seed)
@@ -73,9 +94,10 @@ def train_gates(model, train: list[torch.Tensor], held_out: list[torch.Tensor], 
     trace, start = [], 0  # start: the step the checkpoint holds
     if checkpoint.is_file():
         state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        if state["config"] != asdict(cfg):
+        saved = {**{f.name: f.default for f in fields(TrainConfig)}, **state["config"]}  # fields added since: defaults
+        if saved != asdict(cfg):
             raise ValueError(f"{checkpoint} was made with another configuration; remove it to start over\n"
-                             f"  saved: {state['config']}\n  now:   {asdict(cfg)}")
+                             f"  saved: {saved}\n  now:   {asdict(cfg)}")
         gates.load_state_dict(state["gates"])
         optimiser.load_state_dict(state["optimiser"])
         controller.load_state_dict(state["controller"])
@@ -83,7 +105,11 @@ def train_gates(model, train: list[torch.Tensor], held_out: list[torch.Tensor], 
         trace, start = state["trace"], state["step"]
     held = held_out[:cfg.held_out]
     for step in tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=out.stem, disable=quiet):
-        ids = train[order[step % len(order)]][None].to(model.device)
+        ids = train[order[step % len(order)]]
+        draw = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)  # this step's copy: the same on resume
+        if float(torch.rand(1, generator=draw)) < cfg.copy_spans:
+            ids, _ = _copied(ids, cfg, draw)
+        ids = ids[None].to(model.device)
         divergence, kept = _loss(model, gates, ids, cfg, sample=cfg.gate == "hard_concrete")
         if cfg.capacity_weight > 0:
             capacity = cfg.capacity_weight * kept.sum()
@@ -102,7 +128,8 @@ def train_gates(model, train: list[torch.Tensor], held_out: list[torch.Tensor], 
                    kept_min=round(float(kept_now.min()), 5), kept_max=round(float(kept_now.max()), 5),
                    target=round(float(controller.current_targets().mean()), 5), lam=round(float(lambdas.mean()), 6))
         if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
-            row["held_out_kl"], row["held_out_kept"] = (round(v, 6) for v in held_out_kl(model, gates, held, cfg))
+            row["held_out_kl"], row["held_out_kept"], row["held_out_recall_kl"] = (
+                round(v, 6) for v in held_out_kl(model, gates, held, cfg))
         trace.append(row)
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
             with atomic_path(checkpoint) as tmp:

@@ -29,6 +29,8 @@ class TrainConfig:
     projection: str = "none"  # equality: kept = target (λ of either sign; "nonnegative": kept ≤ target)
     warmup_steps: int = 100  # the target moves from 1 to its value over these steps
     capacity_weight: float = 0.0  # > 0: a fixed-weight capacity loss instead of the Lagrangian
+    copy_spans: float = 0.0  # share of training windows whose scored tail repeats an earlier span (recall pressure)
+    copy_length: int = 32  # tokens per repeated span
     eval_every: int = 50
     checkpoint_every: int = 25
     held_out: int = 16  # held-out windows in the KL curve
@@ -44,6 +46,11 @@ class TrainConfig:
             value = getattr(self, name)
             if value < 0 or not math.isfinite(value):
                 raise ValueError(f"{name} must be a finite number ≥ 0, got {value}")
+        if not 0 <= self.copy_spans <= 1:
+            raise ValueError(f"copy_spans is a share of the training windows, in [0, 1]; got {self.copy_spans}")
+        if not 2 <= self.copy_length <= self.kl_tokens:
+            raise ValueError(f"copy_length must lie in [2, kl_tokens={self.kl_tokens}] (the copy lands in the scored "
+                             f"tail); got {self.copy_length}")
 
     def target(self, length: int) -> float:
         """The kept fraction of gated tokens that the inference budget at this compression leaves."""
