@@ -112,3 +112,30 @@ def test_gates_save_and_load_exactly(tmp_path):
     assert loaded.config == gates.config and torch.equal(loaded(1, h), gates(1, h))
     with pytest.raises(FileNotFoundError, match="no learned cache gates"):
         CacheGates.load(tmp_path / "missing.pt")
+
+
+def test_the_rank_diagnostic_finds_every_answer_token_and_reports_each_layer(tmp_path, capsys):
+    """scripts/learned_ranks.py: the answer's tokens are exactly those overlapping its occurrences; one row per layer."""
+    import importlib.util
+
+    from transformers import AutoTokenizer
+
+    from adaptive_retention.backbones import resolve_model_path
+    from adaptive_retention.decoding.models import tiny_llama
+
+    spec = importlib.util.spec_from_file_location("learned_ranks", "scripts/learned_ranks.py")
+    ranks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ranks)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path("minilm"))
+    context = "filler words here. the pass key is 40712. remember it. 40712 is the pass key. more filler."
+    ids, positions = ranks.answer_positions(tokenizer, context, ("40712",))
+    assert "".join(tokenizer.decode(ids[0, p]).replace("#", "") for p in positions) == "40712" * 2
+    folder = tmp_path / "tiny"
+    tiny_llama(layers=2, vocab=len(tokenizer)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    gates = CacheGates(64, 2)
+    gates.save(tmp_path / "g.pt")
+    assert ranks.main([str(tmp_path / "g.pt"), "--model", str(folder), "--length", "128", "--samples", "2"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[0].split("\t") == ["gates", "layer", "answer_tokens", "kept_share"] and len(rows) == 3
+    assert all(0 <= float(r.split("\t")[3]) <= 1 and int(r.split("\t")[2]) > 0 for r in rows[1:])
