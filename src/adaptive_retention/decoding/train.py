@@ -8,7 +8,9 @@ positions (the teacher, no gradients), the same model with its attention gated (
 the capacity term being the Lagrangian of `budget.DualController` on each layer's expected kept fraction (the dual
 ascent after the step; `capacity_weight` > 0 instead: a fixed weight on the kept fraction, TRIM-KV-style). The target
 kept fraction of the gated tokens is what the inference budget leaves them: (M − sinks − window) / (T − sinks − window),
-M = int(T (1 − compression)). `copy_spans`: that share of the steps' windows repeat one of their spans in the scored
+M = int(T (1 − compression)). `kl_focus: long_range` weights each scored position by KL(full ‖ the model seeing only
+sinks and window) there — the positions where the far context matters, which a cache exists for. `init_gates`
+starts from trained gates (then `warmup_steps: 0`: they already meet a budget). `copy_spans`: that share of the steps' windows repeat one of their spans in the scored
 tail (`corpus.with_copy`, recall pressure). Every `eval_every` steps the held-out windows' KL under deterministic gates
 is logged, and their recall KL: the KL on the predictable tokens of a copied span (the same copy per held-out window
 whatever the run's settings, so runs compare).
@@ -34,20 +36,42 @@ from .learned import CacheGates, GatedAttention
 from .train_config import TrainConfig
 
 
-def kl(teacher: torch.Tensor, student: torch.Tensor) -> torch.Tensor:
-    """Mean over positions of KL(softmax teacher ‖ softmax student); logits (B, K, V)."""
+def kl_per_position(teacher: torch.Tensor, student: torch.Tensor) -> torch.Tensor:
+    """KL(softmax teacher ‖ softmax student) at each position; logits (B, K, V) → (B, K)."""
     return F.kl_div(student.float().log_softmax(-1), teacher.float().log_softmax(-1), log_target=True,
-                    reduction="none").sum(-1).mean()
+                    reduction="none").sum(-1)
 
 
-def _loss(model, gates, ids: torch.Tensor, cfg: TrainConfig, sample: bool, scored: slice = slice(None)
-          ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(KL, expected kept per layer) on one batch of windows (B, T); `scored` picks among the last kl_tokens positions."""
+def kl(teacher: torch.Tensor, student: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """The mean over positions of the KL, or its `weight`ed mean (weight (B, K))."""
+    per_position = kl_per_position(teacher, student)
+    return per_position.mean() if weight is None else (per_position * weight).sum() / weight.sum().clamp(min=1e-12)
+
+
+class ClosedGates:
+    """Gates that close every gated key: the model sees only the sinks and the recent window (the local teacher)."""
+
+    def __init__(self, layers: int):
+        self.config = {"layers": layers}
+
+    def __call__(self, layer: int, hidden_states: torch.Tensor) -> torch.Tensor:
+        return hidden_states.new_full(hidden_states.shape[:2], -1e4, dtype=torch.float32)
+
+
+def _loss(model, gates, ids: torch.Tensor, cfg: TrainConfig, sample: bool, scored: slice = slice(None),
+          focus: str = "all") -> tuple[torch.Tensor, torch.Tensor]:
+    """(KL, expected kept per layer) on one batch of windows (B, T); `scored` picks among the last kl_tokens
+    positions; focus "long_range" weights each position by KL(full ‖ local), where the far context matters (LongPPL's
+    key tokens, Fang et al. 2024)."""
     with torch.no_grad():
-        teacher = model(ids, logits_to_keep=cfg.kl_tokens).logits
+        teacher = model(ids, logits_to_keep=cfg.kl_tokens).logits[:, scored]
+        weight = None
+        if focus == "long_range":
+            with GatedAttention(model, ClosedGates(gates.config["layers"]), cfg.sinks, cfg.window, sample=False):
+                weight = kl_per_position(teacher, model(ids, logits_to_keep=cfg.kl_tokens).logits[:, scored])
     with GatedAttention(model, gates, cfg.sinks, cfg.window, gate=cfg.gate, sample=sample) as gated:
-        student = model(ids, logits_to_keep=cfg.kl_tokens).logits
-    return kl(teacher[:, scored], student[:, scored]), gated.expected_kept
+        student = model(ids, logits_to_keep=cfg.kl_tokens).logits[:, scored]
+    return kl(teacher, student, weight), gated.expected_kept
 
 
 def _copied(window: torch.Tensor, cfg: TrainConfig, generator: torch.Generator) -> tuple[torch.Tensor, slice]:
@@ -86,6 +110,12 @@ def train_gates(model, train: list[torch.Tensor], held_out: list[torch.Tensor], 
         p.requires_grad_(False)
     torch.manual_seed(cfg.seed)
     gates = CacheGates.for_model(model, cfg.init_keep).to(model.device)
+    if cfg.init_gates:  # a warm start (a resumed run reloads its own gates below)
+        start_from = CacheGates.load(cfg.init_gates)
+        if start_from.config["layers"] != gates.config["layers"] or start_from.config["hidden"] != gates.config["hidden"]:
+            raise ValueError(f"init_gates {cfg.init_gates} holds gates for {start_from.config}, not this model's "
+                             f"{gates.config}")
+        gates.load_state_dict(start_from.state_dict())
     layers = gates.config["layers"]
     optimiser = torch.optim.AdamW(gates.parameters(), lr=cfg.lr, weight_decay=0.0)
     controller = DualController([cfg.target(length)] * layers, eta=cfg.eta, warmup_steps=cfg.warmup_steps,
@@ -110,7 +140,7 @@ def train_gates(model, train: list[torch.Tensor], held_out: list[torch.Tensor], 
         if float(torch.rand(1, generator=draw)) < cfg.copy_spans:
             ids, _ = _copied(ids, cfg, draw)
         ids = ids[None].to(model.device)
-        divergence, kept = _loss(model, gates, ids, cfg, sample=cfg.gate == "hard_concrete")
+        divergence, kept = _loss(model, gates, ids, cfg, sample=cfg.gate == "hard_concrete", focus=cfg.kl_focus)
         if cfg.capacity_weight > 0:
             capacity = cfg.capacity_weight * kept.sum()
         else:

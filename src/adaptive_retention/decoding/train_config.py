@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..config import DUAL_MODES, PROJECTIONS, check_choice
 from .defaults import SINKS, WINDOW, budget_for
 
 GATES = ("hard_concrete", "sigmoid")  # sigmoid: z = σ(log α), no sampling, kept = mean z (the ablation)
 CORPORA = ("arxiv", "cuad", "imdb")  # the training text's sources (decoding.corpus)
+KL_FOCUS = ("all", "long_range")  # long_range: positions weighted by how much the far context moves the full model
+CHOICES = {"gate": GATES, "dual_mode": DUAL_MODES, "projection": PROJECTIONS, "kl_focus": KL_FOCUS}  # the enum fields
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,8 @@ class TrainConfig:
     capacity_weight: float = 0.0  # > 0: a fixed-weight capacity loss instead of the Lagrangian
     copy_spans: float = 0.0  # share of training windows whose scored tail repeats an earlier span (recall pressure)
     copy_length: int = 32  # tokens per repeated span
+    kl_focus: str = "all"  # "long_range": weight each scored position by KL(full ‖ sinks + window only) there
+    init_gates: str = ""  # gates (.pt, or a run's .ckpt) to start from; "" = fresh gates at init_keep
     eval_every: int = 50
     checkpoint_every: int = 25
     held_out: int = 16  # held-out windows in the KL curve
@@ -39,9 +44,10 @@ class TrainConfig:
     def __post_init__(self):
         if not 0 < self.compression < 1:
             raise ValueError(f"compression must be in (0, 1), got {self.compression}")
-        check_choice("gate", self.gate, GATES)
-        check_choice("dual_mode", self.dual_mode, DUAL_MODES)
-        check_choice("projection", self.projection, PROJECTIONS)
+        for name, allowed in CHOICES.items():
+            check_choice(name, getattr(self, name), allowed)
+        if self.init_gates and not Path(self.init_gates).is_file():
+            raise ValueError(f"init_gates: no gates file at {self.init_gates}")
         for name in ("capacity_weight", "eta", "quadratic"):
             value = getattr(self, name)
             if value < 0 or not math.isfinite(value):
