@@ -8,8 +8,8 @@ split (the KL curve), so no held-out window shares a document with a training on
 (arXiv, CUAD, IMDb, arXiv, …) in a seeded order within each source.
 
 `with_copy` is the recall pressure (`TrainConfig.copy_spans`): ordinary text rarely needs a token again hundreds of
-positions later, so gates trained on it alone learn to drop what a retrieval needs (the passkey's digits rank last
-in most layers). A span of the window repeated verbatim in its scored tail makes the KL depend on that span being
+positions later, so gates trained on it alone learn to drop what a retrieval needs (they keep none of the passkey's
+digits in layers 0–2 and 27–28 of SmolLM2, `scripts/learned_ranks.py`). A span of the window repeated verbatim in its scored tail makes the KL depend on that span being
 kept; which span is repeated is random, so the gates can only learn which tokens are worth keeping in case they are.
 """
 
