@@ -54,6 +54,21 @@ def test_same_seed_same_result_and_trace_columns(tiny_model, tmp_path):
     assert run["retention"]["ratio"] == 0.5 and run["controller"]["step_count"] == 6
 
 
+def test_scorer_schedule_linear_decays_the_scorers_lr_with_the_backbones(tiny_model, tmp_path):
+    """`constant` keeps the scorers at scorer_lr after warm-up; `linear` scales them by the backbone's own factor."""
+    for schedule in ("constant", "linear"):
+        train(_cfg(tiny_model, scorer_schedule=schedule, scorer_lr=2e-3), tmp_path / schedule, progress=False)
+    constant, linear = _trace(tmp_path / "constant"), _trace(tmp_path / "linear")
+    assert [float(r["lr_scorers"]) for r in constant] == [2e-3] * len(constant)
+    factors = [float(r["lr_backbone"]) / 1e-3 for r in linear]
+    assert factors == sorted(factors, reverse=True) and factors[-1] < factors[0]
+    assert [float(r["lr_scorers"]) for r in linear] == pytest.approx([2e-3 * f for f in factors], rel=1e-5)
+    assert [r["lr_backbone"] for r in linear] == [r["lr_backbone"] for r in constant]
+    assert _weights(tmp_path / "constant").keys() == _weights(tmp_path / "linear").keys()
+    assert any(not torch.equal(_weights(tmp_path / "constant")[k], _weights(tmp_path / "linear")[k])
+               for k in _weights(tmp_path / "linear"))
+
+
 def _train_killed(cfg, out, monkeypatch):
     """Train until the process "dies" during step 5, after the checkpoint at step 4."""
     calls = {"n": 0}

@@ -145,7 +145,8 @@ def check_warm_start(cfg: TrainConfig, labels) -> None:
 
 def _optimizer(run: _Run):
     """AdamW over two groups: backbone + head (warm-up, then linear decay to 0) and scorers (warm-up, then constant,
-    so the budget can still be met late)."""
+    so the budget can still be met late; or, `scorer_schedule: linear`, the backbone's decay, so the gates stop
+    wandering with the batches at the end)."""
     cfg = run.cfg
     scorer_params = list(run.retention.parameters()) if run.retention is not None else []
     scorer_ids = {id(p) for p in scorer_params}
@@ -154,7 +155,9 @@ def _optimizer(run: _Run):
         groups.append({"params": scorer_params, "lr": cfg.scorer_lr, "name": "scorers"})
     optimizer = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
     warm = int(cfg.lr_warmup * run.total)
-    schedules = [_lr_lambda(run.total, warm), lambda step: min(1.0, (step + 1) / max(1, warm))]
+    backbone = _lr_lambda(run.total, warm)
+    scorers = backbone if cfg.scorer_schedule == "linear" else (lambda step: min(1.0, (step + 1) / max(1, warm)))
+    schedules = [backbone, scorers]
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedules[: len(groups)])
 
 
