@@ -14,6 +14,7 @@ import sys
 
 import torch
 
+from adaptive_retention.decoding.cache import attention_modules, hook_hidden_states
 from adaptive_retention.decoding.defaults import MODEL, SINKS, WINDOW, budget_for
 from adaptive_retention.decoding.learned import CacheGates
 from adaptive_retention.decoding.models import load_causal_lm
@@ -39,9 +40,8 @@ def answer_positions(tokenizer, context: str, answers: tuple[str, ...]) -> tuple
 def log_alphas(model, gates: CacheGates, ids: torch.Tensor) -> list[torch.Tensor]:
     """Each layer's log α (T,) for the tokens of `ids`, from the hidden states entering its attention."""
     out = []
-    hook = lambda module, args, kwargs: out.append(gates(module.layer_idx, args[0] if args else kwargs["hidden_states"])[0])
-    handles = [m.register_forward_pre_hook(hook, with_kwargs=True) for m in model.modules()
-               if hasattr(m, "q_proj") and hasattr(m, "layer_idx")]
+    hook = lambda module, args, kwargs: out.append(gates(module.layer_idx, hook_hidden_states(args, kwargs))[0])
+    handles = [m.register_forward_pre_hook(hook, with_kwargs=True) for m in attention_modules(model)]
     try:
         model(ids)
     finally:

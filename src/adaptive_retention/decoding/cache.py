@@ -203,10 +203,23 @@ def queries_of(attention: nn.Module, hidden_states: torch.Tensor, position_embed
     return apply_rotary_pos_emb(queries, queries, cos, sin)[0]
 
 
+def attention_modules(model: nn.Module) -> list[nn.Module]:
+    """The model's Llama-like attention modules (q_proj, layer_idx), in layer order: what every hook here attaches to."""
+    modules = [m for m in model.modules() if hasattr(m, "q_proj") and hasattr(m, "layer_idx")]
+    if not modules:
+        raise ValueError(f"{type(model).__name__} has no Llama-like attention modules (q_proj, layer_idx) to hook")
+    return modules
+
+
+def hook_hidden_states(args: tuple, kwargs: dict) -> torch.Tensor:
+    """The hidden states (B, T, hidden) an attention module is called with, as a hook `with_kwargs=True` sees them."""
+    return args[0] if args else kwargs["hidden_states"]
+
+
 def _after_attention(module, args, kwargs, output):
     cache = kwargs.get("cache", kwargs.get("past_key_values"))
     if isinstance(cache, RetentionCache):
-        hidden_states = args[0] if args else kwargs["hidden_states"]
+        hidden_states = hook_hidden_states(args, kwargs)
         with torch.no_grad():
             queries = queries_of(module, hidden_states, kwargs["position_embeddings"])
             cache.observe_step(module.layer_idx, queries, hidden_states)
@@ -217,8 +230,5 @@ def install(model: nn.Module) -> None:
     """Hook every attention module once; the hook acts only when the call's cache is a RetentionCache."""
     if getattr(model, "_retention_hooks", None):
         return
-    hooks = [module.register_forward_hook(_after_attention, with_kwargs=True)
-             for module in model.modules() if hasattr(module, "q_proj") and hasattr(module, "layer_idx")]
-    if not hooks:
-        raise ValueError(f"{type(model).__name__} has no Llama-like attention modules (q_proj, layer_idx) to hook")
-    model._retention_hooks = hooks
+    model._retention_hooks = [module.register_forward_hook(_after_attention, with_kwargs=True)
+                              for module in attention_modules(model)]

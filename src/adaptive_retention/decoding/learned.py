@@ -26,6 +26,7 @@ from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
 from ..config import check_choice
 from ..gates import LOG_GATE_FLOOR, HardConcrete, MLPScorer
 from ..io import atomic_path
+from .cache import attention_modules, hook_hidden_states
 from .defaults import SINKS, WINDOW
 from .train_config import GATES
 
@@ -113,7 +114,7 @@ class GatedAttention:
         self.model, self.gates, self.sinks, self.window, self.sample = model, gates, sinks, window, sample
         self.gate = gate
         self.hc = hard_concrete or HardConcrete()
-        self.attention = [m for m in model.modules() if hasattr(m, "q_proj") and hasattr(m, "layer_idx")]
+        self.attention = attention_modules(model)
         if len(self.attention) != gates.config["layers"]:
             raise ValueError(f"{len(self.attention)} attention modules but gates for {gates.config['layers']} layers")
         self.kept: list[torch.Tensor] = []
@@ -123,8 +124,7 @@ class GatedAttention:
         return torch.stack(self.kept)
 
     def _gate(self, module, args, kwargs):
-        hidden_states = args[0] if args else kwargs["hidden_states"]
-        log_alpha = self.gates(module.layer_idx, hidden_states)                             # (B, T)
+        log_alpha = self.gates(module.layer_idx, hook_hidden_states(args, kwargs))          # (B, T)
         if self.gate == "sigmoid":
             z = torch.sigmoid(log_alpha)
             kept = z[:, self.sinks:].mean()
