@@ -10,7 +10,8 @@ Wilcoxon signed-rank test against the full cache on the same documents.
 Cost (decode-cost): cache memory and milliseconds per generated token against context length, as a figure.
 
 The learned cache (issue 19; `--learned` cells named `<probe>-<length>-c<compression>-s<training seed>.tsv`): per
-probe, length and compression, its accuracy over training seeds (mean, t-interval over seeds) and, against the full
+probe, length and compression, its accuracy over training seeds (mean, t-interval over seeds; with one seed, the
+exact interval over its samples, marked so) and, against the full
 cache and every press at that compression, the difference and an exact McNemar test over the (seed, sample) pairs —
 the project's convention for seeded binary outcomes (`analysis.paired`).
 
@@ -91,10 +92,12 @@ def learned_table(learned: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
         cell = cells[(cells.probe == probe) & (cells.length == length)]
         rivals = {m: g.set_index("sample")["correct"] for m, g in cell[cell.compression.isin([c, 0.0])].groupby("method")}
         per_seed = ours.mean(axis=1)
-        low, high = (stats.t.interval(0.95, len(per_seed) - 1, loc=per_seed.mean(), scale=stats.sem(per_seed))
-                     if len(per_seed) > 1 else (np.nan, np.nan))
+        if len(per_seed) > 1:  # over training seeds
+            low, high = stats.t.interval(0.95, len(per_seed) - 1, loc=per_seed.mean(), scale=stats.sem(per_seed))
+        else:  # one seed: over its samples, as for a press (it says nothing of another seed)
+            low, high = stats.binomtest(int(ours.to_numpy().sum()), ours.shape[1]).proportion_ci(0.95, method="exact")
         row = dict(probe=probe, length=length, compression=c, seeds=len(per_seed), n=ours.shape[1],
-                   accuracy=per_seed.mean(), ci_low=low, ci_high=high)
+                   accuracy=per_seed.mean(), ci_low=low, ci_high=high, ci_over="seeds" if len(per_seed) > 1 else "samples")
         presses = []
         for method, right in sorted(rivals.items()):
             theirs = np.tile(right.loc[ours.columns].to_numpy(), (len(ours), 1))
@@ -153,7 +156,8 @@ def markdown(summary: pd.DataFrame, cost: pd.DataFrame | None, perplexity: pd.Da
               "cache and against the best other method at that compression.", ""]
     if learned is not None:
         lines += ["## The learned cache (ours) over training seeds", "",
-                  "Mean accuracy (%) over seeds with its t-interval; Δ and exact McNemar p over (seed, sample) pairs "
+                  "Mean accuracy (%) over seeds with its t-interval (one seed: the exact interval over its samples, "
+                  "marked *); Δ and exact McNemar p over (seed, sample) pairs "
                   "against the full cache and the best press at that compression.", "",
                   "| probe | length | compression | seeds | learned | 95 % CI | Δ vs full | p | best press | Δ vs it | p | beats every press |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -161,7 +165,7 @@ def markdown(summary: pd.DataFrame, cost: pd.DataFrame | None, perplexity: pd.Da
             r = r._asdict()
             best = r["best_press"]
             lines.append(f"| {r['probe']} | {r['length']} | {r['compression']:g} | {r['seeds']} | {100 * r['accuracy']:.1f} | "
-                         f"[{100 * r['ci_low']:.1f}, {100 * r['ci_high']:.1f}] | {100 * r['delta_full']:+.1f} | {r['p_full']:.2g} | "
+                         f"[{100 * r['ci_low']:.1f}, {100 * r['ci_high']:.1f}]{'*' if r['ci_over'] == 'samples' else ''} | {100 * r['delta_full']:+.1f} | {r['p_full']:.2g} | "
                          f"{LABELS.get(best, best)} | {100 * r[f'delta_{best}']:+.1f} | {r[f'p_{best}']:.2g} | "
                          f"{'yes' if r['beats_every_press'] else 'no'} |")
         lines.append("")

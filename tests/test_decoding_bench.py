@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from scipy import stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -207,5 +208,8 @@ def test_the_learned_cache_is_compared_over_seeds_and_pairs(tmp_path):
     assert row.seeds == 2 and row.accuracy == pytest.approx(26 / 30) and row.best_press == "tova"
     assert row.delta_tova == pytest.approx(26 / 30 - 0.5) and row.p_tova == pytest.approx(2 * 0.5 ** 22)  # 22 discordant pairs, all ours
     assert row.delta_full == pytest.approx(26 / 30 - 1) and row.beats_every_press
+    assert row.ci_over == "seeds" and row.ci_low == pytest.approx(26 / 30 - 12.706 / 30, abs=1e-3)  # t(1) · sem of 27/30, 25/30
+    one = learned_table(load_learned(paths[:1]), pd.DataFrame(cells)).iloc[0]  # one seed: the exact interval over samples
+    assert one.ci_over == "samples" and (one.ci_low, one.ci_high) == pytest.approx(stats.binomtest(27, 30).proportion_ci(0.95, "exact"))
     with pytest.raises(ValueError, match="is named"):
         load_learned([str(tmp_path / "passkey-1024.tsv")])
