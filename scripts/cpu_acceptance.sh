@@ -11,8 +11,9 @@
 # finished and resumes a killed training run. Order: task by task, seed by seed, so complete cells land first.
 # Recipe `full-long` (not run by default): a full model trained as many epochs as a warm-started `ours` run saw in all
 # (the full run's, twice) — the fair reference for what `ours` keeps ("full (long)" in the report).
-# Recipe `ours-linear` (SST-2's headline, chosen on dev: docs/results.md): `ours` with the scorers' LR decaying to 0 like
-# the backbone's, so the kept fraction settles at the end instead of wandering with SST-2's small batches.
+# Candidates for SST-2, chosen between on dev (measurements/dev-choice/acceptance/README.md): `ours-linear`, `ours` with
+# the scorers' LR decaying to 0 like the backbone's; `ours-eta05`, `ours` with the dual step η 0.05 — so the kept
+# fraction does not wander off its target at the end with SST-2's small batches.
 # SPLIT=dev scores every run on the dev split (carved from the training data: where recipes are chosen) instead of
 # the evaluation set, mirrored into measurements/dev-choice/acceptance/; controls and full-long are not scored there.
 #   [SPLIT=dev] bash scripts/cpu_acceptance.sh [OUT=results/acceptance] [TASKS="sst2 cuad imdb"] [SEEDS="0 1 2"] [RECIPES="ours paper"]
@@ -44,11 +45,13 @@ declare -A RECIPE=(
   [ours]="budget_quadratic=20 distill_weight=1 eta=0.02 retention.train_gather=false"  # + init_from=<the seed's full model>
 )
 RECIPE[ours-linear]="${RECIPE[ours]} scorer_schedule=linear"
+RECIPE[ours-eta05]="${RECIPE[ours]/eta=0.02/eta=0.05}"
 
-keep() {  # mirror a run's small files into the repo
+keep() {  # mirror a run's small files into the repo (its training files once: where the evaluation set's are, if there)
   local run=$1 dest="$KEEP/${1#"$OUT"/}"
   mkdir -p "$dest"
-  cp "$run/trace.tsv" "$run/step_times.tsv" "$run/summary.json" "$dest/" 2>/dev/null || true
+  [ -f "measurements/acceptance/${run#"$OUT"/}/summary.json" ] && [ "$KEEP" != measurements/acceptance ] ||
+    cp "$run/trace.tsv" "$run/step_times.tsv" "$run/summary.json" "$dest/" 2>/dev/null || true
   [ -d "$run/$SCORED" ] && mkdir -p "$dest/$SCORED" && cp "$run/$SCORED"/*.json "$dest/$SCORED/"
   return 0
 }
