@@ -4,8 +4,8 @@ Accuracy per probe, length, method and compression with its Clopper-Pearson 95 %
 unit: n per cell), and an exact McNemar test of each method against the full cache and against the best other
 method at the same compression, over the same samples.
 
-Streaming perplexity (decode-perplexity): exp of the mean per-document NLL with a t-interval over documents, and a
-Wilcoxon signed-rank test against the full cache on the same documents.
+Streaming perplexity (decode-perplexity): exp of the mean per-document NLL with a t-interval over documents, and
+Wilcoxon signed-rank tests against the full cache and against the closest other method on the same documents.
 
 Cost (decode-cost): cache memory and milliseconds per generated token against context length, as a figure.
 
@@ -16,7 +16,7 @@ cache and every press at that compression, the difference and an exact McNemar t
 the project's convention for seeded binary outcomes (`analysis.paired`).
 
     python -m analysis.decoding CELL.tsv ... [--learned L.tsv ...] [--cost cost.tsv [--cost-figure C.png]] \
-        [--perplexity ppl.tsv] --table T.csv [--learned-table L.csv] --markdown T.md --figure F.png
+        [--perplexity ppl.tsv ...] --table T.csv [--learned-table L.csv] --markdown T.md --figure F.png
 """
 
 from __future__ import annotations
@@ -111,17 +111,44 @@ def learned_table(learned: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+PERPLEXITY_KEYS = ["source", "document", "method", "compression"]
+
+
+def load_perplexity(paths: list[str]) -> pd.DataFrame:
+    """decode-perplexity TSVs as one table: the bench's and the learned cache's files each hold the full cache's rows,
+    kept once when they agree (the same documents read the same way); rows that disagree are an error."""
+    rows = pd.concat([pd.read_csv(p, sep="\t") for p in paths], ignore_index=True)
+    clash = rows.drop_duplicates(PERPLEXITY_KEYS + ["nll"]).duplicated(PERPLEXITY_KEYS, keep=False)
+    if clash.any():
+        first = rows.drop_duplicates(PERPLEXITY_KEYS + ["nll"])[clash].iloc[0]
+        raise ValueError(f"{int(clash.sum())} perplexity rows differ across {paths}, e.g. {dict(first[PERPLEXITY_KEYS])}")
+    return rows.drop_duplicates(PERPLEXITY_KEYS, ignore_index=True)
+
+
+def _wilcoxon(diff: pd.Series) -> float:
+    return stats.wilcoxon(diff).pvalue if (diff != 0).any() else np.nan
+
+
 def perplexity_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per compression and method: perplexity exp(mean NLL) over documents, its 95 % interval, Wilcoxon p vs full."""
+    """Per compression and method: perplexity exp(mean NLL) over documents, its 95 % interval, Wilcoxon p vs full and
+    vs the closest other method (the lowest mean NLL among the rest), on the same documents."""
     out = []
     for c, at in rows.groupby("compression"):
         docs = {m: g.set_index(["source", "document"])["nll"] for m, g in at.groupby("method")}
         for method, nll in sorted(docs.items(), key=lambda kv: (kv[0] != "full", kv[0])):
             low, high = stats.t.interval(0.95, len(nll) - 1, loc=nll.mean(), scale=stats.sem(nll)) if len(nll) > 1 else (np.nan,) * 2
             diff = nll - docs["full"].loc[nll.index]
-            p = stats.wilcoxon(diff).pvalue if method != "full" and (diff != 0).any() else np.nan
-            out.append(dict(compression=c, method=method, documents=len(nll), perplexity=np.exp(nll.mean()),
-                            ci_low=np.exp(low), ci_high=np.exp(high), nll_vs_full=diff.mean(), p_vs_full=p))
+            row = dict(compression=c, method=method, documents=len(nll), perplexity=np.exp(nll.mean()),
+                       ci_low=np.exp(low), ci_high=np.exp(high), nll_vs_full=diff.mean(),
+                       p_vs_full=np.nan if method == "full" else _wilcoxon(diff))
+            rivals = {m: v for m, v in docs.items() if m not in ("full", method)}
+            if method != "full":
+                row.update(closest_other="—", nll_vs_closest=np.nan, p_vs_closest=np.nan)
+            if method != "full" and rivals:
+                best = min(rivals, key=lambda m: (rivals[m].mean(), m))
+                to_best = nll - rivals[best].loc[nll.index]
+                row.update(closest_other=best, nll_vs_closest=to_best.mean(), p_vs_closest=_wilcoxon(to_best))
+            out.append(row)
     return pd.DataFrame(out)
 
 
@@ -182,11 +209,13 @@ def markdown(summary: pd.DataFrame, cost: pd.DataFrame | None, perplexity: pd.Da
         lines.append("")
     if perplexity is not None:
         lines += ["## Streaming perplexity (documents read through the budgeted cache; Wilcoxon over documents)", "",
-                  "| compression | method | documents | perplexity | 95 % CI | ΔNLL vs full | p vs full |", "|---|---|---|---|---|---|---|"]
-        for r in perplexity.itertuples():
-            p = "" if r.method == "full" else f"{r.p_vs_full:.2g}"
-            lines.append(f"| {r.compression:g} | {LABELS.get(r.method, r.method)} | {r.documents} | {r.perplexity:.2f} | "
-                         f"[{r.ci_low:.2f}, {r.ci_high:.2f}] | {r.nll_vs_full:+.4f} | {p} |")
+                  "| compression | method | documents | perplexity | 95 % CI | ΔNLL vs full | p vs full | closest other | ΔNLL vs it | p vs it |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in perplexity.to_dict("records"):
+            rest = ("| | |" if r["method"] == "full" else
+                    f"{r['p_vs_full']:.2g} | {LABELS.get(r['closest_other'], r['closest_other'])} | {r['nll_vs_closest']:+.4f} | {r['p_vs_closest']:.2g} |")
+            lines.append(f"| {r['compression']:g} | {LABELS.get(r['method'], r['method'])} | {r['documents']} | {r['perplexity']:.2f} | "
+                         f"[{r['ci_low']:.2f}, {r['ci_high']:.2f}] | {r['nll_vs_full']:+.4f} | {rest}")
         lines.append("")
     if cost is not None:
         lines += ["## Cost: cache memory and time per generated token (ratios to the full cache, one process)", "",
@@ -247,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--learned-table", help="CSV of the learned cache's rows (empty without --learned)")
     p.add_argument("--cost")
     p.add_argument("--cost-figure")
-    p.add_argument("--perplexity")
+    p.add_argument("--perplexity", nargs="+", help="decode-perplexity TSVs (the bench's; the learned cache's)")
     p.add_argument("--table", required=True)
     p.add_argument("--markdown", required=True)
     p.add_argument("--figure", required=True)
@@ -258,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = table(cells)
     learned = learned_table(load_learned(args.learned), cells) if args.learned else None
     cost = pd.read_csv(args.cost, sep="\t") if args.cost else None
-    perplexity = perplexity_table(pd.read_csv(args.perplexity, sep="\t")) if args.perplexity else None
+    perplexity = perplexity_table(load_perplexity(args.perplexity)) if args.perplexity else None
     write_atomic(args.table, summary.to_csv(index=False, float_format="%.4g"))
     write_atomic(args.markdown, markdown(summary, cost, perplexity, learned))
     if args.learned_table:

@@ -213,3 +213,26 @@ def test_the_learned_cache_is_compared_over_seeds_and_pairs(tmp_path):
     assert one.ci_over == "samples" and (one.ci_low, one.ci_high) == pytest.approx(stats.binomtest(27, 30).proportion_ci(0.95, "exact"))
     with pytest.raises(ValueError, match="is named"):
         load_learned([str(tmp_path / "passkey-1024.tsv")])
+
+
+def test_perplexity_files_merge_and_the_learned_cache_is_tested_against_the_closest_press(tmp_path):
+    """The bench's and the learned cache's perplexity files share the full cache's rows (kept once; a disagreement is an
+    error); each method gets a Wilcoxon test against the closest other method on the same documents."""
+    from analysis.decoding import load_perplexity, perplexity_table
+
+    docs = [dict(source="arxiv", document=f"d{i}", compression=0.5, nll=2.0 + 0.1 * i) for i in range(8)]
+    bench = [dict(d, method="full") for d in docs] + [dict(d, method="h2o", nll=d["nll"] + 0.2) for d in docs] + \
+        [dict(d, method="tova", nll=d["nll"] + 0.3 + 0.01 * i) for i, d in enumerate(docs)]
+    learned = [dict(d, method="full") for d in docs] + [dict(d, method="learned", nll=d["nll"] + 0.1 + 0.01 * i) for i, d in enumerate(docs)]
+    paths = [tmp_path / "bench.tsv", tmp_path / "learned.tsv"]
+    for path, rows in zip(paths, (bench, learned)):
+        pd.DataFrame(rows).to_csv(path, sep="\t", index=False)
+    rows = load_perplexity([str(p) for p in paths])
+    assert len(rows) == 32  # the full cache once
+    table = perplexity_table(rows).set_index("method")
+    assert table.loc["learned", "closest_other"] == "h2o" and table.loc["h2o", "closest_other"] == "learned"
+    assert table.loc["learned", "nll_vs_closest"] == pytest.approx(-0.1 + 0.035)
+    assert table.loc["learned", "p_vs_closest"] == pytest.approx(stats.wilcoxon([-0.1 + 0.01 * i for i in range(8)]).pvalue)
+    pd.DataFrame([dict(r, nll=r["nll"] + (r["method"] == "full")) for r in learned]).to_csv(paths[1], sep="\t", index=False)
+    with pytest.raises(ValueError, match="differ across"):
+        load_perplexity([str(p) for p in paths])
