@@ -115,14 +115,22 @@ PERPLEXITY_KEYS = ["source", "document", "method", "compression"]
 
 
 def load_perplexity(paths: list[str]) -> pd.DataFrame:
-    """decode-perplexity TSVs as one table: the bench's and the learned cache's files each hold the full cache's rows,
-    kept once when they agree (the same documents read the same way); rows that disagree are an error."""
-    rows = pd.concat([pd.read_csv(p, sep="\t") for p in paths], ignore_index=True)
-    clash = rows.drop_duplicates(PERPLEXITY_KEYS + ["nll"]).duplicated(PERPLEXITY_KEYS, keep=False)
+    """decode-perplexity TSVs as one table: the bench's and the learned cache's files (named like a learned cell,
+    `...-c<compression>-s<training seed>.tsv`: its seed goes in `train_seed`) each hold the full cache's rows, kept once
+    when they agree (the same documents read the same way); rows that disagree are an error."""
+    frames = []
+    for path in paths:
+        named = LEARNED_CELL.search(Path(path).name)
+        frame = pd.read_csv(path, sep="\t")
+        frame["train_seed"] = np.where(frame["method"] == LEARNED, int(named["seed"]) if named else 0, -1)
+        frames.append(frame)
+    rows = pd.concat(frames, ignore_index=True)
+    keys = PERPLEXITY_KEYS + ["train_seed"]
+    distinct = rows.drop_duplicates(keys + ["nll"])
+    clash = distinct.duplicated(keys, keep=False)
     if clash.any():
-        first = rows.drop_duplicates(PERPLEXITY_KEYS + ["nll"])[clash].iloc[0]
-        raise ValueError(f"{int(clash.sum())} perplexity rows differ across {paths}, e.g. {dict(first[PERPLEXITY_KEYS])}")
-    return rows.drop_duplicates(PERPLEXITY_KEYS, ignore_index=True)
+        raise ValueError(f"{int(clash.sum())} perplexity rows differ across {paths}, e.g. {dict(distinct[clash].iloc[0][keys])}")
+    return distinct.reset_index(drop=True)
 
 
 def _wilcoxon(diff: pd.Series) -> float:
@@ -131,10 +139,11 @@ def _wilcoxon(diff: pd.Series) -> float:
 
 def perplexity_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Per compression and method: perplexity exp(mean NLL) over documents, its 95 % interval, Wilcoxon p vs full and
-    vs the closest other method (the lowest mean NLL among the rest), on the same documents."""
+    vs the closest other method (the lowest mean NLL among the rest), on the same documents. The learned cache's
+    per-document NLL is its mean over training seeds (`train_seed`, if given): the documents are the unit."""
     out = []
     for c, at in rows.groupby("compression"):
-        docs = {m: g.set_index(["source", "document"])["nll"] for m, g in at.groupby("method")}
+        docs = {m: g.groupby(["source", "document"])["nll"].mean() for m, g in at.groupby("method")}
         for method, nll in sorted(docs.items(), key=lambda kv: (kv[0] != "full", kv[0])):
             low, high = stats.t.interval(0.95, len(nll) - 1, loc=nll.mean(), scale=stats.sem(nll)) if len(nll) > 1 else (np.nan,) * 2
             diff = nll - docs["full"].loc[nll.index]

@@ -217,7 +217,7 @@ def test_the_learned_cache_is_compared_over_seeds_and_pairs(tmp_path):
 
 def test_perplexity_files_merge_and_the_learned_cache_is_tested_against_the_closest_press(tmp_path):
     """The bench's and the learned cache's perplexity files share the full cache's rows (kept once; a disagreement is an
-    error); each method gets a Wilcoxon test against the closest other method on the same documents."""
+    error); training seeds average per document; each method gets a Wilcoxon test against the closest other method."""
     from analysis.decoding import load_perplexity, perplexity_table
 
     docs = [dict(source="arxiv", document=f"d{i}", compression=0.5, nll=2.0 + 0.1 * i) for i in range(8)]
@@ -233,6 +233,11 @@ def test_perplexity_files_merge_and_the_learned_cache_is_tested_against_the_clos
     assert table.loc["learned", "closest_other"] == "h2o" and table.loc["h2o", "closest_other"] == "learned"
     assert table.loc["learned", "nll_vs_closest"] == pytest.approx(-0.1 + 0.035)
     assert table.loc["learned", "p_vs_closest"] == pytest.approx(stats.wilcoxon([-0.1 + 0.01 * i for i in range(8)]).pvalue)
+    seed1 = tmp_path / "perplexity-c0.5-s1.tsv"  # a second training seed: its per-document NLL averaged with the first's
+    pd.DataFrame([dict(r, nll=r["nll"] + 0.2 * (r["method"] == "learned")) for r in learned]).to_csv(seed1, sep="\t", index=False)
+    two = perplexity_table(load_perplexity([str(p) for p in paths] + [str(seed1)])).set_index("method")
+    assert two.loc["learned", "nll_vs_full"] == pytest.approx(table.loc["learned", "nll_vs_full"] + 0.1)
+    assert two.loc["learned", "documents"] == 8 and two.loc["h2o", "perplexity"] == table.loc["h2o", "perplexity"]
     pd.DataFrame([dict(r, nll=r["nll"] + (r["method"] == "full")) for r in learned]).to_csv(paths[1], sep="\t", index=False)
     with pytest.raises(ValueError, match="differ across"):
         load_perplexity([str(p) for p in paths])

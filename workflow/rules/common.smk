@@ -175,6 +175,14 @@ def learned_cells():
             for length in DECODING["lengths"] for c in learned["compressions"] for seed in learned["seeds"]]
 
 
+def learned_perplexity():
+    """The learned cache's streaming perplexity (issue 19), per compression and training seed."""
+    learned = DECODING["learned"]
+    if not learned["enabled"]:
+        return []
+    return [f"{RESULTS}/decoding/learned/perplexity-c{c:g}-s{seed}.tsv" for c in learned["compressions"] for seed in learned["seeds"]]
+
+
 def length_sweeps():
     return [f"{RESULTS}/efficiency/length_sweep_{attn}.tsv" for attn in ("sdpa", "eager")]
 

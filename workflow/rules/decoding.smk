@@ -193,6 +193,42 @@ rule decode_learned_cell:
         "--squad-file {params.squad:q} --quiet --out {output:q} > {log:q} 2>&1"
 
 
+rule decode_learned_perplexity:
+    """Streaming perplexity under the learned cache of one compression and training seed: the documents and reading of
+    decode_perplexity (the gates never trained on them), its full-cache rows repeated there (analysis keeps them once)."""
+    input:
+        DECODER_INPUT,
+        gates=rules.decode_train.output.gates,
+    output:
+        f"{RESULTS}/decoding/learned/perplexity-c{{compression}}-s{{gseed}}.tsv",
+    log:
+        "logs/decoding/learned-perplexity-c{compression}-s{gseed}.log",
+    benchmark:
+        "benchmarks/decoding/learned-perplexity-c{compression}-s{gseed}.tsv"
+    wildcard_constraints:
+        compression=r"0\.\d+",
+        gseed=r"\d+",
+    threads: res("decoding", "threads")
+    resources:
+        gpu=lambda wc: res("decoding", "gpu"),
+        runtime=lambda wc: res("decoding", "runtime"),
+        mem_mb=lambda wc: res("decoding", "mem_mb"),
+    conda:
+        "../../envs/adaptive-retention.yaml"
+    params:
+        ar=AR,
+        model=lambda wc: DECODER,
+        d=DECODING,
+        ppl=DECODING["perplexity"],
+        sources=" ".join(DECODING["perplexity"]["sources"]),
+        data_dir=config["data_dir"],
+    shell:
+        f"{TORCH_THREADS} " "{params.ar} decode-perplexity --model {params.model:q} --sources {params.sources} --data-dir {params.data_dir:q} "
+        "--length {params.ppl[length]} --documents {params.ppl[documents]} --chunk {params.ppl[chunk]} --methods learned "
+        "--gates {input.gates:q} --compressions {wildcards.compression} --sinks {params.d[sinks]} --window {params.d[window]} "
+        "--seed {params.d[seed]} --quiet --out {output:q} > {log:q} 2>&1"
+
+
 rule decoding_report:
     """Accuracy per probe, length, method and compression with exact intervals and paired McNemar tests; the figure;
     the cost figure (cache memory and decode time per token against context length)."""
@@ -201,6 +237,7 @@ rule decoding_report:
         learned=learned_cells(),
         cost=rules.decode_cost.output,
         perplexity=rules.decode_perplexity.output,
+        learned_perplexity=learned_perplexity(),
     output:
         table=report(f"{RESULTS}/tables/decoding.csv", caption="../report/decoding.rst", category="Decoders"),
         learned_table=f"{RESULTS}/tables/decoding-learned.csv",
@@ -215,6 +252,6 @@ rule decoding_report:
         analysis=ANALYSIS,
         learned=lambda wc, input: ("--learned " + " ".join(f"'{p}'" for p in input.learned)) if input.learned else "",
     shell:
-        "{params.analysis}.decoding {input.cells:q} --cost {input.cost:q} --perplexity {input.perplexity:q} --table {output.table:q} "
+        "{params.analysis}.decoding {input.cells:q} --cost {input.cost:q} --perplexity {input.perplexity:q} {input.learned_perplexity:q} --table {output.table:q} "
         "--markdown {output.markdown:q} --figure {output.figure:q} --cost-figure {output.cost_figure:q} "
         "--learned-table {output.learned_table:q} {params.learned} > {log:q} 2>&1"
