@@ -221,7 +221,7 @@ class TrainConfig:
     batching: str = setting("random", choices=BATCHINGS)  # the paper does not say; batching.epoch_batches
     lr: float = setting(3e-5, gt=0)  # backbone and head
     scorer_lr: float = setting(1e-3, gt=0)
-    scorer_schedule: str = setting("constant", choices=SCORER_SCHEDULES)  # linear: the kept fraction settles at the end
+    scorer_schedule: str = setting("constant", choices=SCORER_SCHEDULES)  # linear: tried on SST-2, froze the gates above ρ
     weight_decay: float = setting(0.01, ge=0)
     lr_warmup: float = setting(0.06, ge=0, le=1)  # fraction of steps of linear LR warm-up, then linear decay to 0
     max_grad_norm: float = setting(1.0, gt=0)

@@ -145,8 +145,7 @@ def check_warm_start(cfg: TrainConfig, labels) -> None:
 
 def _optimizer(run: _Run):
     """AdamW over two groups: backbone + head (warm-up, then linear decay to 0) and scorers (warm-up, then constant,
-    so the budget can still be met late; or, `scorer_schedule: linear`, the backbone's decay, so the gates stop
-    wandering with the batches at the end)."""
+    so the budget can still be met late; or, `scorer_schedule: linear`, the backbone's decay)."""
     cfg = run.cfg
     scorer_params = list(run.retention.parameters()) if run.retention is not None else []
     scorer_ids = {id(p) for p in scorer_params}
