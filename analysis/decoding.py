@@ -152,11 +152,10 @@ def perplexity_table(rows: pd.DataFrame) -> pd.DataFrame:
                        p_vs_full=np.nan if method == "full" else _wilcoxon(diff))
             rivals = {m: v for m, v in docs.items() if m not in ("full", method)}
             if method != "full":
-                row.update(closest_other="—", nll_vs_closest=np.nan, p_vs_closest=np.nan)
-            if method != "full" and rivals:
-                best = min(rivals, key=lambda m: (rivals[m].mean(), m))
-                to_best = nll - rivals[best].loc[nll.index]
-                row.update(closest_other=best, nll_vs_closest=to_best.mean(), p_vs_closest=_wilcoxon(to_best))
+                best = min(rivals, key=lambda m: (rivals[m].mean(), m)) if rivals else None
+                to_best = nll - rivals[best].loc[nll.index] if best else pd.Series(np.nan, index=nll.index)
+                row.update(closest_other=best or "—", nll_vs_closest=to_best.mean(),
+                           p_vs_closest=_wilcoxon(to_best) if best else np.nan)
             out.append(row)
     return pd.DataFrame(out)
 

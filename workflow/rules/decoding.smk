@@ -84,6 +84,16 @@ rule decode_cost:
         "--repeats {params.cost[repeats]} --seed {params.d[seed]} --quiet --out {output:q} > {log:q} 2>&1"
 
 
+# How decode_perplexity and decode_learned_perplexity read their documents: one string, so the learned cache's file
+# repeats the bench's full-cache rows exactly (analysis.decoding.load_perplexity refuses rows that differ). Both rules'
+# params: ar, model, d, ppl, sources, data_dir.
+PERPLEXITY_READ = (
+    f"{TORCH_THREADS} " "{params.ar} decode-perplexity --model {params.model:q} --sources {params.sources} --data-dir {params.data_dir:q} "
+    "--length {params.ppl[length]} --documents {params.ppl[documents]} --chunk {params.ppl[chunk]} --sinks {params.d[sinks]} "
+    "--window {params.d[window]} --seed {params.d[seed]} --quiet "
+)
+
+
 rule decode_perplexity:
     """Streaming perplexity of long real documents (arXiv papers, CUAD contracts) read through the budgeted cache,
     the full cache scored on the same tokens."""
@@ -112,10 +122,7 @@ rule decode_perplexity:
         methods=" ".join(DECODING["methods"]),
         compressions=" ".join(f"{c:g}" for c in DECODING["compressions"]),
     shell:
-        f"{TORCH_THREADS} " "{params.ar} decode-perplexity --model {params.model:q} --sources {params.sources} --data-dir {params.data_dir:q} "
-        "--length {params.ppl[length]} --documents {params.ppl[documents]} --chunk {params.ppl[chunk]} --methods {params.methods} "
-        "--compressions {params.compressions} --sinks {params.d[sinks]} --window {params.d[window]} --seed {params.d[seed]} --quiet "
-        "--out {output:q} > {log:q} 2>&1"
+        f"{PERPLEXITY_READ}" "--methods {params.methods} --compressions {params.compressions} --out {output:q} > {log:q} 2>&1"
 
 
 rule decode_train:
@@ -223,10 +230,7 @@ rule decode_learned_perplexity:
         sources=" ".join(DECODING["perplexity"]["sources"]),
         data_dir=config["data_dir"],
     shell:
-        f"{TORCH_THREADS} " "{params.ar} decode-perplexity --model {params.model:q} --sources {params.sources} --data-dir {params.data_dir:q} "
-        "--length {params.ppl[length]} --documents {params.ppl[documents]} --chunk {params.ppl[chunk]} --methods learned "
-        "--gates {input.gates:q} --compressions {wildcards.compression} --sinks {params.d[sinks]} --window {params.d[window]} "
-        "--seed {params.d[seed]} --quiet --out {output:q} > {log:q} 2>&1"
+        f"{PERPLEXITY_READ}" "--methods learned --gates {input.gates:q} --compressions {wildcards.compression} --out {output:q} > {log:q} 2>&1"
 
 
 rule decoding_report:
