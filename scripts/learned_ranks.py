@@ -4,7 +4,7 @@ why a learned cache fails or succeeds on a probe; it reads gates, it never train
 not the evaluation seed (0).
 
     .venv/bin/python scripts/learned_ranks.py GATES [GATES ...] [--probe passkey] [--length 1024] [--samples 20]
-        [--seed 7] [--compression 0.5] > ranks.tsv
+        [--seed 7] [--compression 0.5] [--tokens answer|cue] > ranks.tsv
 """
 
 from __future__ import annotations
@@ -21,14 +21,20 @@ from adaptive_retention.decoding.models import load_causal_lm
 from adaptive_retention.decoding.probes import make_probe, prompt_parts
 
 
-def answer_positions(tokenizer, context: str, answers: tuple[str, ...]) -> tuple[torch.Tensor, list[int]]:
-    """(ids (1, T), positions of every token overlapping any occurrence of any answer string in the context)."""
+def answer_positions(tokenizer, context: str, answers: tuple[str, ...], tokens: str = "answer") -> tuple[torch.Tensor, list[int]]:
+    """(ids (1, T), positions of the tokens asked for): `answer` — every token overlapping an occurrence of an answer
+    string in the context; `cue` — the rest of each sentence holding one ("The pass key is ·", "· is the pass key",
+    "One of the special magic numbers for W is: ·"), what a retrieval has to find the answer by."""
     encoded = tokenizer(context, return_offsets_mapping=True, add_special_tokens=False)
     spans, positions = [], []
     for answer in answers:
         start = context.find(answer)
         while start >= 0:
-            spans.append((start, start + len(answer)))
+            end = start + len(answer)
+            if tokens == "answer":
+                spans.append((start, end))
+            else:  # the sentence around it, the answer left out
+                spans += [(context.rfind(". ", 0, start) + 2, start), (end, context.find(".", end))]
             start = context.find(answer, start + 1)
     for i, (a, b) in enumerate(encoded.offset_mapping):
         if any(a < end and b > begin for begin, end in spans):
@@ -59,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--samples", type=int, default=20)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--compression", type=float, default=0.5)
+    p.add_argument("--tokens", default="answer", choices=("answer", "cue"), help="the answer's tokens, or its sentence's others")
     args = p.parse_args(argv)
     model, tokenizer = load_causal_lm(args.model)
     samples = make_probe(args.probe, tokenizer, args.length, args.samples, args.seed)
@@ -68,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         kept = torch.zeros(gates.config["layers"])
         total = 0
         for sample in samples:
-            ids, positions = answer_positions(tokenizer, prompt_parts(sample, tokenizer)[0], sample.answers)
+            ids, positions = answer_positions(tokenizer, prompt_parts(sample, tokenizer)[0], sample.answers, args.tokens)
             length = ids.shape[-1]
             free = budget_for(length, args.compression, SINKS + WINDOW) - SINKS - WINDOW
             gated = torch.arange(SINKS, length - WINDOW)                 # positions competing for the free slots

@@ -130,6 +130,8 @@ def test_the_rank_diagnostic_finds_every_answer_token_and_reports_each_layer(tmp
     context = "filler words here. the pass key is 40712. remember it. 40712 is the pass key. more filler."
     ids, positions = ranks.answer_positions(tokenizer, context, ("40712",))
     assert "".join(tokenizer.decode(ids[0, p]).replace("#", "") for p in positions) == "40712" * 2
+    _, cue = ranks.answer_positions(tokenizer, context, ("40712",), tokens="cue")  # the answer's sentences, less it
+    assert " ".join(tokenizer.decode(ids[0, p]) for p in cue) == "the pass key is is the pass key"
     folder = tmp_path / "tiny"
     tiny_llama(layers=2, vocab=len(tokenizer)).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
