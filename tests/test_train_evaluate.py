@@ -69,34 +69,33 @@ def test_scorer_schedule_linear_decays_the_scorers_lr_with_the_backbones(tiny_mo
                for k in _weights(tmp_path / "linear"))
 
 
-def _scorers(out):
-    """{name: tensor} of a saved run's scorers."""
-    return {k: v.detach().clone() for k, v in retention_of(load_checkpoint(Path(out) / "model")[0]).named_parameters()}
-
-
-def test_scorer_average_saves_the_last_epochs_mean_of_the_scorers_and_changes_nothing_else(tiny_model, tmp_path, monkeypatch):
-    """`last_epoch`: the saved scorers are the mean of the scorers after each of the last epoch's steps (steps 7–12 of
-    12); training itself (trace, backbone) is the same as `none`'s."""
+def test_weight_average_saves_the_last_epochs_mean_and_changes_nothing_else(tiny_model, tmp_path, monkeypatch):
+    """`scorers`: the saved scorers are the mean of the scorers after each of the last epoch's steps (steps 7–12 of
+    12), every other weight the last step's; `all`: every weight the last epoch's mean. Training itself (the trace) is
+    the same as `none`'s."""
     import adaptive_retention.train as train_module
-    after_step, real = [], train_module._average_scorers
+    after_step, real = [], train_module._average_weights
 
     def recording(run, step):
-        after_step.append({k: v.detach().clone() for k, v in run.retention.named_parameters()})
+        after_step.append({k: v.detach().clone() for k, v in run.model.named_parameters()})
         real(run, step)
 
-    monkeypatch.setattr(train_module, "_average_scorers", recording)
-    for average in ("none", "last_epoch"):
-        summary = train(_cfg(tiny_model, epochs=2, scorer_average=average), tmp_path / average, progress=False)
-        assert summary["scorer_steps_averaged"] == (6 if average == "last_epoch" else 0)
-    last, averaged = after_step[:12], _scorers(tmp_path / "last_epoch")
-    assert all(torch.equal(v, last[-1][k]) for k, v in _scorers(tmp_path / "none").items())
-    for k, v in averaged.items():
-        assert torch.allclose(v, torch.stack([s[k] for s in last[6:]]).mean(0), atol=1e-6)
-        assert not torch.allclose(v, last[-1][k])
-    assert (tmp_path / "none" / "trace.tsv").read_text() == (tmp_path / "last_epoch" / "trace.tsv").read_text()
-    backbone_none, backbone_avg = _weights(tmp_path / "none"), _weights(tmp_path / "last_epoch")
-    changed = {k for k in backbone_none if not torch.equal(backbone_none[k], backbone_avg[k])}
-    assert changed and all("scorer" in k or "retention" in k for k in changed), changed
+    monkeypatch.setattr(train_module, "_average_weights", recording)
+    for average in ("none", "scorers", "all"):
+        summary = train(_cfg(tiny_model, epochs=2, weight_average=average), tmp_path / average, progress=False)
+        assert summary["steps_averaged"] == (0 if average == "none" else 6)
+        assert (tmp_path / "none" / "trace.tsv").read_text() == (tmp_path / average / "trace.tsv").read_text()
+    last = after_step[:12]
+    scorer_names = {k for k in last[0] if any(k.endswith(n) for n, _ in retention_of(
+        load_checkpoint(tmp_path / "none" / "model")[0]).named_parameters())}
+    assert scorer_names and scorer_names < set(last[0])
+    for average in ("none", "scorers", "all"):
+        model = dict(load_checkpoint(tmp_path / average / "model")[0].named_parameters())
+        for k, v in model.items():
+            mean = torch.stack([s[k] for s in last[6:]]).mean(0)
+            averaged = average == "all" or (average == "scorers" and k in scorer_names)
+            assert torch.allclose(v, mean, atol=1e-6) if averaged else torch.equal(v, last[-1][k]), (average, k)
+        assert any(not torch.allclose(model[k], last[-1][k]) for k in scorer_names) == (average != "none")
 
 
 def _train_killed(cfg, out, monkeypatch):
@@ -131,12 +130,12 @@ def test_killed_run_resumes_to_the_same_end(tiny_model, tmp_path, monkeypatch):
         assert all(float(t) > 0 for _, t in steps)
 
 
-def test_a_killed_run_resumes_its_scorer_average(tiny_model, tmp_path, monkeypatch):
-    """The running mean of the scorers (steps 1–4 of the last epoch, in resume.pt) survives a kill."""
-    cfg = _cfg(tiny_model, scorer_average="last_epoch")
+def test_a_killed_run_resumes_its_weight_average(tiny_model, tmp_path, monkeypatch):
+    """The running mean of the weights (steps 1–4 of the last epoch, in resume.pt) survives a kill."""
+    cfg = _cfg(tiny_model, weight_average="all")
     train(cfg, tmp_path / "whole", progress=False)
     _train_killed(cfg, tmp_path / "killed", monkeypatch)
-    assert torch.load(tmp_path / "killed" / "resume.pt", weights_only=False)["scorer_mean"]["count"] == 4
+    assert torch.load(tmp_path / "killed" / "resume.pt", weights_only=False)["weight_mean"]["count"] == 4
     train(cfg, tmp_path / "killed", progress=False)
     wa, wb = _weights(tmp_path / "whole"), _weights(tmp_path / "killed")
     assert all(torch.equal(wa[k], wb[k]) for k in wa)

@@ -24,7 +24,7 @@ DUAL_UNITS = ("fraction", "tokens")
 DUAL_UPDATES = ("ascent", "fixed", "single_timescale")  # fixed, single_timescale: the paper's ablations
 PROJECTIONS = ("nonnegative", "none")
 SCORER_SCHEDULES = ("constant", "linear")  # the scorers' LR after warm-up: constant, or decaying to 0 like the backbone's
-SCORER_AVERAGES = ("none", "last_epoch")  # the scorers the run saves: the last step's, or their mean over the last epoch
+WEIGHT_AVERAGES = ("none", "scorers", "all")  # the weights a run saves: the last step's, or the last epoch's mean of the scorers / of every weight
 BATCHINGS = ("random", "by_length")  # by_length: each batch drawn from examples of similar length (less padding)
 DEVICES = ("auto", "cpu", "cuda")
 SOURCES = ("auto", "local", "hub", "prepared")  # prepared: a snapshot made by prepare.prepare_data (data_dir = its root)
@@ -223,7 +223,7 @@ class TrainConfig:
     lr: float = setting(3e-5, gt=0)  # backbone and head
     scorer_lr: float = setting(1e-3, gt=0)
     scorer_schedule: str = setting("constant", choices=SCORER_SCHEDULES)  # linear: tried on SST-2, froze the gates above ρ
-    scorer_average: str = setting("none", choices=SCORER_AVERAGES)  # last_epoch: the iterates' mean, not the last swing
+    weight_average: str = setting("none", choices=WEIGHT_AVERAGES)  # the iterates' mean over the last epoch, not the last swing
     weight_decay: float = setting(0.01, ge=0)
     lr_warmup: float = setting(0.06, ge=0, le=1)  # fraction of steps of linear LR warm-up, then linear decay to 0
     max_grad_norm: float = setting(1.0, gt=0)

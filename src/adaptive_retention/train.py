@@ -96,7 +96,7 @@ class _Run:
     controller: DualController | None = None
     teacher: torch.nn.Module | None = None  # the frozen full model distilled from (distill_weight > 0)
     epoch_batches: tuple[int, list[list[int]]] = (-1, [])  # (epoch, its batches): computed once per epoch
-    scorer_mean: dict | None = None  # scorer_average last_epoch: {"count": steps averaged, "params": [running means]}
+    weight_mean: dict | None = None  # weight_average: {"count": steps averaged, "params": [running means]}
 
 
 def _build(cfg: TrainConfig) -> _Run:
@@ -209,14 +209,14 @@ def _resume(run: _Run, path: Path) -> tuple[list[dict], list[dict], int]:
     if run.controller is not None:
         run.controller.load_state_dict(state["controller"])
     _set_rng_state(state["rng"])
-    run.scorer_mean = state.get("scorer_mean")
+    run.weight_mean = state.get("weight_mean")
     return state["trace"], state.get("step_times", []), state["step"]  # a state written before step times: none
 
 
 def _save_resume(run: _Run, trace: list[dict], times: list[dict], step: int, path: Path) -> None:
     torch_save_atomic({"config": asdict(run.cfg), "model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
                        "scheduler": run.scheduler.state_dict(), "controller": run.controller.state_dict() if run.controller else None,
-                       "rng": _rng_state(), "trace": trace, "step_times": times, "step": step, "scorer_mean": run.scorer_mean}, path)
+                       "rng": _rng_state(), "trace": trace, "step_times": times, "step": step, "weight_mean": run.weight_mean}, path)
 
 
 def _batch(run: _Run, step: int) -> dict:
@@ -276,28 +276,35 @@ def _step(run: _Run, step: int, resume_path: Path) -> dict:
     return row
 
 
+def _averaged(run: _Run) -> list[torch.nn.Parameter]:
+    """The parameters `weight_average` averages: the scorers', every one, or none."""
+    if run.cfg.weight_average == "all":
+        return list(run.model.parameters())
+    return list(run.retention.parameters()) if run.cfg.weight_average == "scorers" and run.retention is not None else []
+
+
 @torch.no_grad()
-def _average_scorers(run: _Run, step: int) -> None:
-    """`scorer_average: last_epoch`: fold the scorers after step `step` into their running mean if it lies in the last
-    epoch (the last steps_per_epoch steps). Why: the dual controller pulls the kept fraction onto ρ on average, while the
-    last iterate swings about it with the batches (SST-2: ±0.05 at the end); the iterates' mean settles where the
-    average lies (Polyak–Ruppert averaging, the ergodic iterate of gradient descent–ascent)."""
-    if run.cfg.scorer_average != "last_epoch" or run.retention is None or step < run.total - min(run.steps_per_epoch, run.total):
+def _average_weights(run: _Run, step: int) -> None:
+    """`weight_average`: fold the weights after step `step` into their running mean if it lies in the last epoch (the
+    last steps_per_epoch steps). Why: the dual controller pulls the kept fraction onto ρ on average, while the last
+    iterate swings about it with the batches (SST-2: ±0.05 at the end); the iterates' mean settles where the average
+    lies (Polyak–Ruppert averaging, the ergodic iterate of gradient descent–ascent)."""
+    params = _averaged(run)
+    if not params or step < run.total - min(run.steps_per_epoch, run.total):
         return
-    params = [p.detach() for p in run.retention.parameters()]
-    if run.scorer_mean is None:
-        run.scorer_mean = {"count": 0, "params": [torch.zeros_like(p) for p in params]}
-    run.scorer_mean["count"] += 1
-    for mean, p in zip(run.scorer_mean["params"], params):
-        mean.add_((p - mean) / run.scorer_mean["count"])
+    if run.weight_mean is None:
+        run.weight_mean = {"count": 0, "params": [torch.zeros_like(p) for p in params]}
+    run.weight_mean["count"] += 1
+    for mean, p in zip(run.weight_mean["params"], params):
+        mean.add_((p - mean) / run.weight_mean["count"])
 
 
 def _finish(run: _Run, trace: list[dict], times: list[dict], out: Path, seconds: float) -> dict:
     """The final checkpoint, trace and summary, each written atomically."""
     cfg = run.cfg
-    if run.scorer_mean is not None:  # the saved scorers are the last epoch's mean
+    if run.weight_mean is not None:  # the saved weights are the last epoch's mean
         with torch.no_grad():
-            for p, mean in zip(run.retention.parameters(), run.scorer_mean["params"]):
+            for p, mean in zip(_averaged(run), run.weight_mean["params"]):
                 p.copy_(mean)
     record = {"task": cfg.task, "labels": list(run.split.labels), "retention": cfg.retention, "seed": cfg.seed,
               "max_length": run.max_length, "train_config": asdict(cfg),
@@ -308,7 +315,7 @@ def _finish(run: _Run, trace: list[dict], times: list[dict], out: Path, seconds:
     write_trace(times, out / STEP_TIMES_FILE)
     last = trace[-1] if trace else {}
     summary = {**record, "steps": run.total, "final_loss": last.get("loss"), "wall_seconds_this_session": seconds,
-               "scorer_steps_averaged": run.scorer_mean["count"] if run.scorer_mean else 0,
+               "steps_averaged": run.weight_mean["count"] if run.weight_mean else 0,
                "final_kept": {k: v for k, v in last.items() if k.startswith(("kept_", "lambda_", "target_"))}}
     write_json(out / "summary.json", summary)
     return summary
@@ -349,7 +356,7 @@ def train(cfg: TrainConfig, out: str | Path, progress: bool = True, force: bool 
         for step in bar:
             t_step = time.perf_counter()
             row = _step(run, step, resume_path)
-            _average_scorers(run, step)
+            _average_weights(run, step)
             trace.append(row)
             times.append({"step": step + 1, "seconds": time.perf_counter() - t_step})
             postfix = {"loss": f"{row['loss']:.3f}"}
