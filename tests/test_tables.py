@@ -104,6 +104,10 @@ def test_trace_summary_gap_and_its_standard_error(tmp_path):
     (r,) = trace_summary.summarise(tmp_path)
     assert r["steps"] == 100 and r["gap"] == pytest.approx(0.0, abs=1e-12)
     assert r["gap_se"] == pytest.approx(np.std([0.32, 0.28] * 5, ddof=1) / np.sqrt(10))
+    (half,) = trace_summary.summarise(tmp_path, tail=0.5)  # steps 51–100: 40 at 0.9, then the alternation
+    assert half["gap"] == pytest.approx((40 * 0.9 + 5 * 0.6) / 50 - 0.3) and "kept_last50pct_mean" in half
+    with pytest.raises(SystemExit):
+        trace_summary.main([str(tmp_path), "--tail", "1.5"])
 
 
 def test_step_times_table_and_figure(tmp_path):
