@@ -21,11 +21,13 @@ from adaptive_retention.decoding.models import load_causal_lm
 from adaptive_retention.decoding.probes import make_probe, prompt_parts
 
 
-def answer_positions(tokenizer, context: str, answers: tuple[str, ...], tokens: str = "answer") -> tuple[torch.Tensor, list[int]]:
+def answer_positions(tokenizer, context: str, answers: tuple[str, ...], tokens: str = "answer",
+                     add_special_tokens: bool = False) -> tuple[torch.Tensor, list[int]]:
     """(ids (1, T), positions of the tokens asked for): `answer` — every token overlapping an occurrence of an answer
     string in the context; `cue` — the rest of each sentence holding one ("The pass key is ·", "· is the pass key",
-    "One of the special magic numbers for W is: ·"), what a retrieval has to find the answer by."""
-    encoded = tokenizer(context, return_offsets_mapping=True, add_special_tokens=False)
+    "One of the special magic numbers for W is: ·"), what a retrieval has to find the answer by. Special tokens, when
+    added, have empty offsets: never an answer's."""
+    encoded = tokenizer(context, return_offsets_mapping=True, add_special_tokens=add_special_tokens)
     spans, positions = [], []
     for answer in answers:
         start = context.find(answer)

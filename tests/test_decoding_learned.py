@@ -141,3 +141,48 @@ def test_the_rank_diagnostic_finds_every_answer_token_and_reports_each_layer(tmp
     rows = capsys.readouterr().out.splitlines()
     assert rows[0].split("\t") == ["gates", "layer", "answer_tokens", "kept_share"] and len(rows) == 3
     assert all(0 <= float(r.split("\t")[3]) <= 1 and int(r.split("\t")[2]) > 0 for r in rows[1:])
+
+
+def test_the_answer_attention_diagnostic_sums_each_layers_attention_on_the_answer(tmp_path, capsys):
+    """scripts/answer_attention.py: per sample, method and layer one row; under the full cache every answer token is
+    in every layer and the attention on them is a share of one head's attention (in [0, 1]); the compressed caches keep
+    no more of them than the full one."""
+    import importlib.util
+
+    from transformers import AutoTokenizer
+
+    from adaptive_retention.backbones import resolve_model_path
+
+    spec = importlib.util.spec_from_file_location("answer_attention", "scripts/answer_attention.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path("minilm"))
+    folder = tmp_path / "tiny"
+    tiny_llama(layers=2, vocab=len(tokenizer)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    CacheGates(64, 2).save(tmp_path / "g.pt")
+    assert script.main([str(tmp_path / "g.pt"), "--model", str(folder), "--length", "128", "--samples", "2"]) == 0
+    rows = [r.split("\t") for r in capsys.readouterr().out.splitlines()]
+    assert rows[0][:6] == ["sample", "method", "layer", "answer_kept", "mass_mean", "mass_max"] and len(rows) == 1 + 2 * 3 * 2
+    kept = {(r[0], r[1], r[2]): int(r[3]) for r in rows[1:]}
+    assert all(0 <= float(r[4]) <= float(r[5]) <= 1 for r in rows[1:])
+    for (sample, method, layer), n in kept.items():
+        assert 0 <= n <= kept[(sample, "full", layer)] and kept[(sample, "full", layer)] > 0
+
+
+def test_answer_positions_with_special_tokens_point_at_the_same_text():
+    """Encoded as the bench encodes a context (with the tokenizer's special tokens), the positions still hold the answer."""
+    import importlib.util
+
+    from transformers import AutoTokenizer
+
+    from adaptive_retention.backbones import resolve_model_path
+
+    spec = importlib.util.spec_from_file_location("learned_ranks", "scripts/learned_ranks.py")
+    ranks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ranks)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path("minilm"))  # adds [CLS] … [SEP]
+    context = "filler words here. the pass key is 40712. remember it. 40712 is the pass key."
+    ids, positions = ranks.answer_positions(tokenizer, context, ("40712",), add_special_tokens=True)
+    assert ids[0, 0] == tokenizer.cls_token_id
+    assert "".join(tokenizer.decode(ids[0, p]).replace("#", "") for p in positions) == "40712" * 2

@@ -1,0 +1,88 @@
+"""Where the answer's first token looks: per layer, the attention that the last prompt token (the one whose logits give
+the answer's first token) puts on the context's answer tokens, under the full cache, a press and the learned cache at
+one compression, on the same samples. Why a learned cache fails a probe: are the answer's tokens gone, or kept and not
+looked at? A diagnostic: it reads gates, it never trains; use the calibration probe seed (7), not the evaluation one.
+
+    .venv/bin/python scripts/answer_attention.py GATES [--probe passkey] [--samples 5] [--compression 0.5]
+        [--press tova] [--model smollm2] > attention.tsv
+Columns: sample, method, layer, answer_kept (answer tokens in that layer's cache), mass_mean (attention on them,
+mean over heads), mass_max (the most attentive head's), first_token (the greedy first answer token).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from learned_ranks import answer_positions  # noqa: E402  (a sibling script)
+
+from adaptive_retention.decoding.bench import FULL  # noqa: E402
+from adaptive_retention.decoding.cache import RetentionCache, RetentionPolicy, attention_modules  # noqa: E402
+from adaptive_retention.decoding.defaults import LEARNED, MODEL, SINKS, WINDOW, budget_for  # noqa: E402
+from adaptive_retention.decoding.learned import CacheGates  # noqa: E402
+from adaptive_retention.decoding.models import load_causal_lm  # noqa: E402
+from adaptive_retention.decoding.probes import make_probe, prompt_parts  # noqa: E402
+
+
+@torch.no_grad()
+def answer_attention(model, cache: RetentionCache, question: torch.Tensor, answer: set[int]) -> tuple[list[dict], int]:
+    """Per layer {answer_kept, mass_mean, mass_max} for the question's last token over `cache`; and its argmax token."""
+    columns = {}  # layer → true positions of the attention's key columns: the kept entries, then the question's tokens
+    def before(module, args, kwargs):
+        layer = cache.layers[module.layer_idx]
+        columns[module.layer_idx] = torch.cat([layer.positions[0, 0], torch.arange(layer.seen, layer.seen + question.shape[1])])
+    handles = [m.register_forward_pre_hook(before, with_kwargs=True) for m in attention_modules(model)]
+    try:
+        out = model(question, cache=cache, output_attentions=True)
+    finally:
+        for h in handles:
+            h.remove()
+    rows = []
+    for layer, weights in enumerate(out.attentions):          # (1, H, q, kept + q)
+        on_answer = torch.tensor([p in answer for p in columns[layer].tolist()])
+        mass = weights[0, :, -1][:, on_answer].sum(-1)          # (H,)
+        rows.append(dict(layer=layer, answer_kept=int(on_answer.sum()), mass_mean=mass.mean().item(), mass_max=mass.max().item()))
+    return rows, int(out.logits[0, -1].argmax())
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("gates")
+    p.add_argument("--model", default=MODEL)
+    p.add_argument("--probe", default="passkey", choices=("passkey", "multikey", "vt"))
+    p.add_argument("--length", type=int, default=1024)
+    p.add_argument("--samples", type=int, default=5)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--compression", type=float, default=0.5)
+    p.add_argument("--press", default="tova")
+    args = p.parse_args(argv)
+    model, tokenizer = load_causal_lm(args.model)
+    model.set_attn_implementation("eager")  # attention weights out; the same attention otherwise
+    gates = CacheGates.load(args.gates).to(model.device)
+    print("sample\tmethod\tlayer\tanswer_kept\tmass_mean\tmass_max\tfirst_token")
+    for sample in make_probe(args.probe, tokenizer, args.length, args.samples, args.seed):
+        context_text, question_text = prompt_parts(sample, tokenizer)
+        context, positions = answer_positions(tokenizer, context_text, sample.answers, add_special_tokens=True)  # as the bench
+        context, answer = context.to(model.device), set(positions)
+        question = tokenizer(question_text, add_special_tokens=False, return_tensors="pt").input_ids.to(model.device)
+        full = RetentionCache(model, RetentionPolicy(budget=None, score="streaming_llm"), observe=(args.press, LEARNED),
+                              gates=gates)
+        with torch.no_grad():
+            model(context, cache=full, logits_to_keep=1)
+        budget = budget_for(context.shape[1], args.compression, SINKS + WINDOW)
+        for method, policy in ((FULL, full.policy), (args.press, RetentionPolicy(budget, args.press)),
+                               (LEARNED, RetentionPolicy(budget, LEARNED))):
+            rows, first = answer_attention(model, full.compressed(policy), question, answer)
+            for r in rows:
+                print(f"{sample.id}\t{method}\t{r['layer']}\t{r['answer_kept']}\t{r['mass_mean']:.4f}\t{r['mass_max']:.4f}\t"
+                      f"{tokenizer.decode([first])!r}")
+        sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
