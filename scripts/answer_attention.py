@@ -18,11 +18,11 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from learned_ranks import answer_positions  # noqa: E402  (a sibling script)
+from learned_ranks import answer_positions, probe_arguments  # noqa: E402  (a sibling script)
 
 from adaptive_retention.decoding.bench import FULL  # noqa: E402
 from adaptive_retention.decoding.cache import RetentionCache, RetentionPolicy, attention_modules  # noqa: E402
-from adaptive_retention.decoding.defaults import LEARNED, MODEL, SINKS, WINDOW, budget_for  # noqa: E402
+from adaptive_retention.decoding.defaults import LEARNED, SINKS, WINDOW, budget_for  # noqa: E402
 from adaptive_retention.decoding.learned import CacheGates  # noqa: E402
 from adaptive_retention.decoding.models import load_causal_lm  # noqa: E402
 from adaptive_retention.decoding.probes import make_probe, prompt_parts  # noqa: E402
@@ -52,12 +52,7 @@ def answer_attention(model, cache: RetentionCache, question: torch.Tensor, answe
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("gates")
-    p.add_argument("--model", default=MODEL)
-    p.add_argument("--probe", default="passkey", choices=("passkey", "multikey", "vt"))
-    p.add_argument("--length", type=int, default=1024)
-    p.add_argument("--samples", type=int, default=5)
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--compression", type=float, default=0.5)
+    probe_arguments(p, samples=5)
     p.add_argument("--press", default="tova")
     args = p.parse_args(argv)
     model, tokenizer = load_causal_lm(args.model)

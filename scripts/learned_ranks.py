@@ -58,15 +58,21 @@ def log_alphas(model, gates: CacheGates, ids: torch.Tensor) -> list[torch.Tensor
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("gates", nargs="+")
+def probe_arguments(p: argparse.ArgumentParser, samples: int) -> None:
+    """The options the learned-cache diagnostics share: the model, and which calibration samples at what compression
+    (the probes whose answer stands in the context; QA's needs its SQuAD file)."""
     p.add_argument("--model", default=MODEL)
     p.add_argument("--probe", default="passkey", choices=("passkey", "multikey", "vt"))
     p.add_argument("--length", type=int, default=1024)
-    p.add_argument("--samples", type=int, default=20)
+    p.add_argument("--samples", type=int, default=samples)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--compression", type=float, default=0.5)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("gates", nargs="+")
+    probe_arguments(p, samples=20)
     p.add_argument("--tokens", default="answer", choices=("answer", "cue"), help="the answer's tokens, or its sentence's others")
     args = p.parse_args(argv)
     model, tokenizer = load_causal_lm(args.model)

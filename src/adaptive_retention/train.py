@@ -289,8 +289,7 @@ def _average_weights(run: _Run, step: int) -> None:
     last steps_per_epoch steps). Why: the dual controller pulls the kept fraction onto ρ on average, while the last
     iterate swings about it with the batches (SST-2: ±0.05 at the end); the iterates' mean settles where the average
     lies (Polyak–Ruppert averaging, the ergodic iterate of gradient descent–ascent)."""
-    params = _averaged(run)
-    if not params or step < run.total - min(run.steps_per_epoch, run.total):
+    if step < run.total - min(run.steps_per_epoch, run.total) or not (params := _averaged(run)):
         return
     if run.weight_mean is None:
         run.weight_mean = {"count": 0, "params": [torch.zeros_like(p) for p in params]}
