@@ -15,7 +15,8 @@
 # the scorers' LR decaying to 0 like the backbone's; `ours-eta05`, `ours` with the dual step η 0.05 — so the kept
 # fraction does not wander off its target at the end with SST-2's small batches; `ours-avg`, `ours` saving the scorers'
 # mean over the last epoch (the same training steps, other saved scorers); `ours-swa`, every weight's mean over it;
-# `ours-q100`, a five times stiffer quadratic budget term (ρ_q 100); `ours-q100-linear`, that and the decaying scorer LR.
+# `ours-q100`, a five times stiffer quadratic budget term (ρ_q 100); `ours-q100-linear`, that and the decaying scorer LR;
+# `ours-q100-f09`, that term pulling on the misses' moving average (budget_filter 0.9), not on each small batch's miss.
 # SPLIT=dev scores every run on the dev split (carved from the training data: where recipes are chosen) instead of
 # the evaluation set, mirrored into measurements/dev-choice/acceptance/; controls and full-long are not scored there.
 #   [SPLIT=dev] bash scripts/cpu_acceptance.sh [OUT=results/acceptance] [TASKS="sst2 cuad imdb"] [SEEDS="0 1 2"] [RECIPES="ours paper"]
@@ -52,6 +53,7 @@ RECIPE[ours-avg]="${RECIPE[ours]} weight_average=scorers"  # its runs were writt
 RECIPE[ours-swa]="${RECIPE[ours]} weight_average=all"
 RECIPE[ours-q100]="${RECIPE[ours]/budget_quadratic=20/budget_quadratic=100}"
 RECIPE[ours-q100-linear]="${RECIPE[ours-q100]} scorer_schedule=linear"
+RECIPE[ours-q100-f09]="${RECIPE[ours-q100]} budget_filter=0.9"
 
 keep() {  # mirror a run's small files into the repo (its training files once: where the evaluation set's are, if there)
   local run=$1 dest="$KEEP/${1#"$OUT"/}"

@@ -1,6 +1,8 @@
 """Schedules and the dual controller."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch
 
 from adaptive_retention.budget import DualController, layer_ratios
@@ -78,3 +80,32 @@ def test_quadratic_term_pulls_towards_the_target_from_both_sides():
     assert d.quadratic == 10.0
     with pytest.raises(ValueError, match="quadratic"):
         DualController([0.5], quadratic=-1.0)
+
+
+@settings(max_examples=50, deadline=None)
+@given(misses=st.lists(st.floats(-0.5, 0.5), min_size=1, max_size=8), beta=st.floats(0.0, 0.99), q=st.floats(0.0, 100.0),
+       lam=st.floats(0.0, 2.0))
+def test_filtered_quadratic_term_pulls_on_the_misses_moving_average(misses, beta, q, lam):
+    """budget_filter β: the penalty's gradient is λ + ρ_q·m̄, m̄ the misses' moving average with this batch's miss folded
+    in; its value stays the batch's; β = 0 is the unfiltered term exactly; the average survives a state round trip."""
+    rho, c, plain = 0.3, DualController([0.3], eta=0.0, quadratic=q, lambda_init=lam, filter=beta), \
+        DualController([0.3], eta=0.0, quadratic=q, lambda_init=lam)
+    average = None
+    for m in misses:
+        kept, kept_plain = (torch.tensor([rho + m], dtype=torch.float64, requires_grad=True) for _ in range(2))
+        average = m if average is None else beta * average + (1 - beta) * m
+        pen, pen_plain = c.penalty(kept), plain.penalty(kept_plain)
+        pen.backward(), pen_plain.backward()
+        assert pen.item() == pytest.approx(pen_plain.item(), abs=1e-9)
+        assert kept.grad.item() == pytest.approx(lam + q * average, abs=1e-6)
+        if beta == 0:
+            assert kept.grad.item() == pytest.approx(kept_plain.grad.item(), abs=1e-9)
+        c.update(kept.detach()), plain.update(kept_plain.detach())
+    d = DualController([0.3], quadratic=q, filter=0.5)
+    d.load_state_dict(c.state_dict())
+    assert (d.filter, d.mean_miss.item()) == (beta, pytest.approx(average))
+
+
+def test_filter_outside_zero_one_is_refused():
+    with pytest.raises(ValueError, match="filter"):
+        DualController([0.5], filter=1.0)

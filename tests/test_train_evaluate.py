@@ -69,6 +69,21 @@ def test_scorer_schedule_linear_decays_the_scorers_lr_with_the_backbones(tiny_mo
                for k in _weights(tmp_path / "linear"))
 
 
+def test_budget_filter_pulls_on_the_misses_moving_average(tiny_model, tmp_path):
+    """`budget_filter` β: the first step is the unfiltered run's (nothing averaged yet), later steps differ, and the
+    controller the run saves holds the moving average of the trace's misses (kept − target)."""
+    for beta in (0.0, 0.9):
+        train(_cfg(tiny_model, epochs=2, budget_quadratic=50, budget_filter=beta), tmp_path / str(beta), progress=False)
+    plain, filtered = _trace(tmp_path / "0.0"), _trace(tmp_path / "0.9")
+    assert plain[0] == filtered[0] and [r["kept_1"] for r in plain] != [r["kept_1"] for r in filtered]
+    average = None
+    for r in filtered:
+        miss = float(r["kept_1"]) - float(r["target_1"])
+        average = miss if average is None else 0.9 * average + 0.1 * miss
+    controller = json.loads((tmp_path / "0.9" / "model" / "run.json").read_text())["controller"]
+    assert controller["filter"] == 0.9 and controller["mean_miss"] == [pytest.approx(average, abs=1e-5)]
+
+
 def test_weight_average_saves_the_last_epochs_mean_and_changes_nothing_else(tiny_model, tmp_path, monkeypatch):
     """`scorers`: the saved scorers are the mean of the scorers after each of the last epoch's steps (steps 7–12 of
     12), every other weight the last step's; `all`: every weight the last epoch's mean. Training itself (the trace) is

@@ -233,6 +233,7 @@ class TrainConfig:
     budget_warmup: float = setting(0.1, ge=0, le=1)  # fraction of steps over which the target goes from 1.0 to ρ_l
     lambda_init: float = 0.0
     budget_quadratic: float = setting(0.0, ge=0)  # ρ_q of the augmented-Lagrangian term (ρ_q/2)(kept − ρ)²; 0 = the paper's linear penalty only
+    budget_filter: float = setting(0.0, ge=0, lt=1)  # β: the quadratic term pulls on the misses' moving average (β old, 1 − β new); 0 = this batch's miss
     distill_weight: float = setting(0.0, ge=0)  # weight of the distillation loss toward init_from's outputs (distill.py); 0 = the paper's loss
     distill_temperature: float = setting(2.0, gt=0)  # T of the softened distributions
     dual: str = setting("per_layer", choices=DUAL_MODES)

@@ -168,7 +168,7 @@ def _controller(run: _Run) -> DualController | None:
     eta = cfg.lr if cfg.dual_update == "single_timescale" else cfg.eta
     return DualController([run.retention.ratios[b] for b in run.retention.boundaries], eta=eta,
                           warmup_steps=int(cfg.budget_warmup * run.total), lambda_init=cfg.lambda_init, mode=cfg.dual,
-                          projection=cfg.dual_projection, quadratic=cfg.budget_quadratic)
+                          projection=cfg.dual_projection, quadratic=cfg.budget_quadratic, filter=cfg.budget_filter)
 
 
 # Retention keys added since runs were first saved, with the behaviour a run saved before had: it resumes (or counts as
@@ -263,10 +263,7 @@ def _step(run: _Run, step: int, resume_path: Path) -> dict:
     row.update(loss=loss.item(), task_loss=task_loss.item())
     if controller is not None:
         targets = controller.current_targets()
-        if cfg.dual_update != "fixed":
-            controller.update(kept, float(scale))
-        else:
-            controller.step_count += 1
+        controller.update(kept, float(scale), ascend=cfg.dual_update != "fixed")
         for j, b in enumerate(run.retention.boundaries):
             row[f"kept_{b}"] = kept[j].item()
             row[f"target_{b}"] = targets[j].item()
