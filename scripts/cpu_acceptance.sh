@@ -16,7 +16,8 @@
 # fraction does not wander off its target at the end with SST-2's small batches; `ours-avg`, `ours` saving the scorers'
 # mean over the last epoch (the same training steps, other saved scorers); `ours-swa`, every weight's mean over it;
 # `ours-q100`, a five times stiffer quadratic budget term (ρ_q 100); `ours-q100-linear`, that and the decaying scorer LR;
-# `ours-q100-f09`, that term pulling on the misses' moving average (budget_filter 0.9), not on each small batch's miss.
+# `ours-q100-f09`, that term pulling on the misses' moving average (budget_filter 0.9), not on each small batch's miss;
+# `ours-avg50`, `ours` saving the scorers' mean over the last 50 steps (20 %), where the backbone's LR is near 0.
 # SPLIT=dev scores every run on the dev split (carved from the training data: where recipes are chosen) instead of
 # the evaluation set, mirrored into measurements/dev-choice/acceptance/; controls and full-long are not scored there.
 #   [SPLIT=dev] bash scripts/cpu_acceptance.sh [OUT=results/acceptance] [TASKS="sst2 cuad imdb"] [SEEDS="0 1 2"] [RECIPES="ours paper"]
@@ -54,6 +55,7 @@ RECIPE[ours-swa]="${RECIPE[ours]} weight_average=all"
 RECIPE[ours-q100]="${RECIPE[ours]/budget_quadratic=20/budget_quadratic=100}"
 RECIPE[ours-q100-linear]="${RECIPE[ours-q100]} scorer_schedule=linear"
 RECIPE[ours-q100-f09]="${RECIPE[ours-q100]} budget_filter=0.9"
+RECIPE[ours-avg50]="${RECIPE[ours-avg]} average_steps=50"
 
 keep() {  # mirror a run's small files into the repo (its training files once: where the evaluation set's are, if there)
   local run=$1 dest="$KEEP/${1#"$OUT"/}"

@@ -145,6 +145,27 @@ def test_killed_run_resumes_to_the_same_end(tiny_model, tmp_path, monkeypatch):
         assert all(float(t) > 0 for _, t in steps)
 
 
+def test_average_steps_sets_the_averaging_window(tiny_model, tmp_path, monkeypatch):
+    """`average_steps: 3`: the saved scorers are the mean of the last 3 steps' (not the last epoch's 6)."""
+    import adaptive_retention.train as train_module
+    after_step, real = [], train_module._average_weights
+
+    def recording(run, step):
+        after_step.append({k: v.detach().clone() for k, v in run.model.named_parameters()})
+        real(run, step)
+
+    monkeypatch.setattr(train_module, "_average_weights", recording)
+    summary = train(_cfg(tiny_model, epochs=2, weight_average="scorers", average_steps=3), tmp_path, progress=False)
+    assert summary["steps_averaged"] == 3 and len(after_step) == 12
+    model = load_checkpoint(tmp_path / "model")[0]
+    scorers = dict(retention_of(model).named_parameters())
+    assert scorers
+    for name, p in model.named_parameters():
+        if any(name.endswith(n) for n in scorers):
+            assert torch.allclose(p, torch.stack([s[name] for s in after_step[9:]]).mean(0), atol=1e-6), name
+            assert not torch.allclose(p, torch.stack([s[name] for s in after_step[6:]]).mean(0), atol=1e-6), name
+
+
 def test_a_killed_run_resumes_its_weight_average(tiny_model, tmp_path, monkeypatch):
     """The running mean of the weights (steps 1–4 of the last epoch, in resume.pt) survives a kill."""
     cfg = _cfg(tiny_model, weight_average="all")

@@ -224,6 +224,7 @@ class TrainConfig:
     scorer_lr: float = setting(1e-3, gt=0)
     scorer_schedule: str = setting("constant", choices=SCORER_SCHEDULES)  # linear: tried on SST-2, froze the gates above ρ
     weight_average: str = setting("none", choices=WEIGHT_AVERAGES)  # the iterates' mean over the last epoch, not the last swing
+    average_steps: int = setting(0, ge=0)  # weight_average's window: the last N steps; 0 = the last epoch's
     weight_decay: float = setting(0.01, ge=0)
     lr_warmup: float = setting(0.06, ge=0, le=1)  # fraction of steps of linear LR warm-up, then linear decay to 0
     max_grad_norm: float = setting(1.0, gt=0)

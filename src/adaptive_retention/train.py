@@ -282,11 +282,12 @@ def _averaged(run: _Run) -> list[torch.nn.Parameter]:
 
 @torch.no_grad()
 def _average_weights(run: _Run, step: int) -> None:
-    """`weight_average`: fold the weights after step `step` into their running mean if it lies in the last epoch (the
-    last steps_per_epoch steps). Why: the dual controller pulls the kept fraction onto ρ on average, while the last
-    iterate swings about it with the batches (SST-2: ±0.05 at the end); the iterates' mean settles where the average
-    lies (Polyak–Ruppert averaging, the ergodic iterate of gradient descent–ascent)."""
-    if step < run.total - min(run.steps_per_epoch, run.total) or not (params := _averaged(run)):
+    """`weight_average`: fold the weights after step `step` into their running mean if it lies in the averaging window
+    (the last `average_steps` steps; 0: the last epoch's). Why: the dual controller pulls the kept fraction onto ρ on
+    average, while the last iterate swings about it with the batches (SST-2: ±0.05 at the end); the iterates' mean
+    settles where the average lies (Polyak–Ruppert averaging, the ergodic iterate of gradient descent–ascent)."""
+    window = run.cfg.average_steps or run.steps_per_epoch
+    if step < run.total - min(window, run.total) or not (params := _averaged(run)):
         return
     if run.weight_mean is None:
         run.weight_mean = {"count": 0, "params": [torch.zeros_like(p) for p in params]}
@@ -298,7 +299,7 @@ def _average_weights(run: _Run, step: int) -> None:
 def _finish(run: _Run, trace: list[dict], times: list[dict], out: Path, seconds: float) -> dict:
     """The final checkpoint, trace and summary, each written atomically."""
     cfg = run.cfg
-    if run.weight_mean is not None:  # the saved weights are the last epoch's mean
+    if run.weight_mean is not None:  # the saved weights are the averaging window's mean
         with torch.no_grad():
             for p, mean in zip(_averaged(run), run.weight_mean["params"]):
                 p.copy_(mean)
