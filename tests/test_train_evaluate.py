@@ -166,6 +166,13 @@ def test_average_steps_sets_the_averaging_window(tiny_model, tmp_path, monkeypat
             assert not torch.allclose(p, torch.stack([s[name] for s in after_step[6:]]).mean(0), atol=1e-6), name
 
 
+@pytest.mark.parametrize("keys,match", [({"average_steps": 5}, "average_steps > 0 needs weight_average"),
+                                        ({"budget_filter": 0.5}, "budget_filter > 0 needs budget_quadratic")])
+def test_a_window_or_filter_with_nothing_to_act_on_is_refused(tiny_model, keys, match):
+    with pytest.raises(ValueError, match=match):
+        _cfg(tiny_model, **keys)
+
+
 def test_a_killed_run_resumes_its_weight_average(tiny_model, tmp_path, monkeypatch):
     """The running mean of the weights (steps 1–4 of the last epoch, in resume.pt) survives a kill."""
     cfg = _cfg(tiny_model, weight_average="all")

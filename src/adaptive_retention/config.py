@@ -256,6 +256,10 @@ class TrainConfig:
             problems.append(f"stride ({self.stride}) must be < max_length ({length}): QA windows overlap by stride tokens")
         if _is_number(self.distill_weight) and self.distill_weight > 0 and self.init_from is None:
             problems.append("distill_weight > 0 needs init_from: the teacher is the warm-start checkpoint (the task's full model)")
+        if isinstance(self.average_steps, int) and self.average_steps > 0 and self.weight_average == "none":
+            problems.append("average_steps > 0 needs weight_average: scorers or all (it is the window they average over)")
+        if _is_number(self.budget_filter) and self.budget_filter > 0 and self.budget_quadratic == 0:
+            problems.append("budget_filter > 0 needs budget_quadratic > 0 (it filters the quadratic term's pull)")
         if isinstance(self.model, str) and not self.model.strip():
             problems.append("model must name a folder, a hub id or 'minilm', got ''")
         problems += nested_problems("retention", RetentionConfig, self.retention)
