@@ -13,6 +13,16 @@ MODEL = tiny_llama(layers=3)
 VOCAB = MODEL.config.vocab_size
 
 
+def _script(name: str):
+    """A diagnostic under scripts/, imported as a module."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, f"scripts/{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def prompt(length, seed=0, batch=1):
     return torch.randint(0, VOCAB, (batch, length), generator=torch.Generator().manual_seed(seed))
 
@@ -116,16 +126,12 @@ def test_gates_save_and_load_exactly(tmp_path):
 
 def test_the_rank_diagnostic_finds_every_answer_token_and_reports_each_layer(tmp_path, capsys):
     """scripts/learned_ranks.py: the answer's tokens are exactly those overlapping its occurrences; one row per layer."""
-    import importlib.util
-
     from transformers import AutoTokenizer
 
     from adaptive_retention.backbones import resolve_model_path
     from adaptive_retention.decoding.models import tiny_llama
 
-    spec = importlib.util.spec_from_file_location("learned_ranks", "scripts/learned_ranks.py")
-    ranks = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ranks)
+    ranks = _script("learned_ranks")
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path("minilm"))
     context = "filler words here. the pass key is 40712. remember it. 40712 is the pass key. more filler."
     ids, positions = ranks.answer_positions(tokenizer, context, ("40712",))
@@ -147,15 +153,11 @@ def test_the_answer_attention_diagnostic_sums_each_layers_attention_on_the_answe
     """scripts/answer_attention.py: per sample, method and layer one row; under the full cache every answer token is
     in every layer and the attention on them is a share of one head's attention (in [0, 1]); the compressed caches keep
     no more of them than the full one."""
-    import importlib.util
-
     from transformers import AutoTokenizer
 
     from adaptive_retention.backbones import resolve_model_path
 
-    spec = importlib.util.spec_from_file_location("answer_attention", "scripts/answer_attention.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = _script("answer_attention")
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path("minilm"))
     folder = tmp_path / "tiny"
     tiny_llama(layers=2, vocab=len(tokenizer)).save_pretrained(folder)
@@ -172,15 +174,11 @@ def test_the_answer_attention_diagnostic_sums_each_layers_attention_on_the_answe
 
 def test_answer_positions_with_special_tokens_point_at_the_same_text():
     """Encoded as the bench encodes a context (with the tokenizer's special tokens), the positions still hold the answer."""
-    import importlib.util
-
     from transformers import AutoTokenizer
 
     from adaptive_retention.backbones import resolve_model_path
 
-    spec = importlib.util.spec_from_file_location("learned_ranks", "scripts/learned_ranks.py")
-    ranks = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ranks)
+    ranks = _script("learned_ranks")
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path("minilm"))  # adds [CLS] … [SEP]
     context = "filler words here. the pass key is 40712. remember it. 40712 is the pass key."
     ids, positions = ranks.answer_positions(tokenizer, context, ("40712",), add_special_tokens=True)

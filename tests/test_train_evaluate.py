@@ -41,6 +41,19 @@ def _trace(out):
     return [dict(zip(lines[0].split("\t"), line.split("\t"))) for line in lines[1:]]
 
 
+def _record_weights_after_each_step(monkeypatch) -> list[dict]:
+    """A list that fills with every parameter's value after each training step (a spy on `_average_weights`)."""
+    import adaptive_retention.train as train_module
+    after_step, real = [], train_module._average_weights
+
+    def recording(run, step):
+        after_step.append({k: v.detach().clone() for k, v in run.model.named_parameters()})
+        real(run, step)
+
+    monkeypatch.setattr(train_module, "_average_weights", recording)
+    return after_step
+
+
 def test_same_seed_same_result_and_trace_columns(tiny_model, tmp_path):
     a = train(_cfg(tiny_model), tmp_path / "a", progress=False)
     b = train(_cfg(tiny_model), tmp_path / "b", progress=False)
@@ -88,14 +101,7 @@ def test_weight_average_saves_the_last_epochs_mean_and_changes_nothing_else(tiny
     """`scorers`: the saved scorers are the mean of the scorers after each of the last epoch's steps (steps 7–12 of
     12), every other weight the last step's; `all`: every weight the last epoch's mean. Training itself (the trace) is
     the same as `none`'s."""
-    import adaptive_retention.train as train_module
-    after_step, real = [], train_module._average_weights
-
-    def recording(run, step):
-        after_step.append({k: v.detach().clone() for k, v in run.model.named_parameters()})
-        real(run, step)
-
-    monkeypatch.setattr(train_module, "_average_weights", recording)
+    after_step = _record_weights_after_each_step(monkeypatch)
     for average in ("none", "scorers", "all"):
         summary = train(_cfg(tiny_model, epochs=2, weight_average=average), tmp_path / average, progress=False)
         assert summary["steps_averaged"] == (0 if average == "none" else 6)
@@ -147,14 +153,7 @@ def test_killed_run_resumes_to_the_same_end(tiny_model, tmp_path, monkeypatch):
 
 def test_average_steps_sets_the_averaging_window(tiny_model, tmp_path, monkeypatch):
     """`average_steps: 3`: the saved scorers are the mean of the last 3 steps' (not the last epoch's 6)."""
-    import adaptive_retention.train as train_module
-    after_step, real = [], train_module._average_weights
-
-    def recording(run, step):
-        after_step.append({k: v.detach().clone() for k, v in run.model.named_parameters()})
-        real(run, step)
-
-    monkeypatch.setattr(train_module, "_average_weights", recording)
+    after_step = _record_weights_after_each_step(monkeypatch)
     summary = train(_cfg(tiny_model, epochs=2, weight_average="scorers", average_steps=3), tmp_path, progress=False)
     assert summary["steps_averaged"] == 3 and len(after_step) == 12
     model = load_checkpoint(tmp_path / "model")[0]

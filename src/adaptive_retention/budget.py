@@ -86,12 +86,16 @@ class DualController:
         """scale · (kept_l − ρ_l(step)), one entry per λ (the mean over layers in global mode).
 
         `kept` are fractions; `scale` = mean tokens per example turns them into counts (dual_units: tokens)."""
-        v = (kept.detach().to(torch.float64).cpu() - self.current_targets()) * float(scale)
+        v = self._miss(kept) * float(scale)
         return v.mean().reshape(1) if self.mode == "global" else v
+
+    def _miss(self, kept: torch.Tensor) -> torch.Tensor:
+        """kept_l − ρ_l(step), detached, float64 on the CPU (K,)."""
+        return kept.detach().to(torch.float64).cpu() - self.current_targets()
 
     def filtered_miss(self, kept: torch.Tensor) -> torch.Tensor:
         """β · (the misses' average so far) + (1 − β) · this batch's miss, per layer (K,); the batch's miss at β = 0."""
-        miss = kept.detach().to(torch.float64).cpu() - self.current_targets()
+        miss = self._miss(kept)
         return miss if self.mean_miss is None else self.filter * self.mean_miss + (1.0 - self.filter) * miss
 
     def penalty(self, kept: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
@@ -115,8 +119,8 @@ class DualController:
         self.mean_miss = self.filtered_miss(kept)
         if ascend:
             self.lambdas = self.lambdas + self.eta * self.violation(kept, scale)
-        if ascend and self.projection == "nonnegative":  # inequality kept ≤ ρ (SPEC); "none": equality kept = ρ (CoFi-style)
-            self.lambdas = self.lambdas.clamp(min=0.0)
+            if self.projection == "nonnegative":  # inequality kept ≤ ρ (SPEC); "none": equality kept = ρ (CoFi-style)
+                self.lambdas = self.lambdas.clamp(min=0.0)
         self.step_count += 1
         return self.lambdas.clone()
 
