@@ -47,16 +47,31 @@ def test_defaults_are_defined_once_and_agree_with_the_schema_and_the_registries(
 
 
 def test_the_learned_sections_schema_names_every_training_setting():
-    """decoding.learned.train in the schema = TrainConfig's fields but the four the workflow sets itself; each enum
-    is the library's list."""
+    """decoding.learned.train and .refine in the schema = TrainConfig's fields but the four the workflow sets itself;
+    each enum is the library's list; refine's default is the library's REFINE (the learned section's default too)."""
     from dataclasses import fields
 
-    from adaptive_retention.decoding.train_config import CHOICES, TrainConfig
+    from adaptive_retention.decoding.train_config import CHOICES, REFINE, TrainConfig
 
-    learned = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())["properties"]["decoding"]["properties"]["learned"]
-    train = learned["properties"]["train"]["properties"]
+    schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
+    learned = schema["properties"]["decoding"]["properties"]["learned"]
+    train = schema["$defs"]["decode_train"]["properties"]
+    assert learned["properties"]["train"]["$ref"] == "#/$defs/decode_train" == learned["properties"]["refine"]["allOf"][0]["$ref"]
     assert set(train) | {"compression", "seed", "sinks", "window"} == {f.name for f in fields(TrainConfig)}
     assert {name: tuple(train[name]["enum"]) for name in CHOICES} == CHOICES
+    assert learned["properties"]["refine"]["default"] == learned["default"]["refine"] == REFINE and set(REFINE) <= set(train)
+
+
+@pytest.mark.parametrize("refine, error", [({"init_gates": "g.pt"}, "should not be valid"),  # the workflow sets it
+                                           ({"kl_focus": "far"}, "'far' is not one of"), ({"lr": 0}, "exclusiveMinimum")])
+def test_a_bad_refine_key_is_refused_at_validation(refine, error):
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    config = yaml.safe_load((ROOT / "config/test.yaml").read_text())
+    config["decoding"]["learned"]["refine"] = refine
+    with pytest.raises(WorkflowError, match=error):
+        validate(config, str(ROOT / "workflow/schemas/config.schema.yaml"))
 
 
 @pytest.mark.parametrize("probe", ["passkey", "multikey", "vt"])

@@ -11,6 +11,7 @@ import tomllib
 from pathlib import Path
 
 import pandas as pd
+import torch
 import yaml
 
 from adaptive_retention.io import json_text
@@ -113,6 +114,22 @@ def test_jobs_others_wait_on_start_first():
     assert len(priority) == 2 + 3 * (2 * 2 * 2 + 3)  # 2 snapshots + (config, train, evaluate) × (2 tasks × 2 seeds × (full, r0.5) + 3 study runs)
 
 
+def test_the_learned_cells_read_the_refined_gates_unless_refine_is_empty(tmp_path):
+    """decoding.learned.refine (default: the reported recipe) adds decode_refine between training and every learned
+    cell; refine: {} scores the first stage's gates, and no decode_refine job exists."""
+    def gates_read(refine):
+        cfg = yaml.safe_load((ROOT / "config/test.yaml").read_text())
+        cfg["decoding"]["learned"]["refine"] = refine
+        path = tmp_path / "learned.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        text = smk("-n", "-p", "--configfile", str(path), "--config", "results_dir=results/refine", "--",
+                   "results/refine/decoding/learned/passkey-96-c0.5-s0.tsv").stdout
+        return re.search(r"--gates (\S+)", text).group(1), "rule decode_refine:" in text
+
+    assert gates_read({"steps": 1}) == ("results/refine/decoding/gates/c0.5-s0-refined.pt", True)
+    assert gates_read({}) == ("results/refine/decoding/gates/c0.5-s0.pt", False)
+
+
 def test_conda_env_pins_agree_with_pyproject():
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     env = yaml.safe_load((ROOT / "envs/adaptive-retention.yaml").read_text())
@@ -172,6 +189,9 @@ def test_test_config_end_to_end_in_a_folder_with_a_space_then_incremental():
     assert decoding[decoding.method != "full"].p_vs_full.between(0, 1).all()
     cost = pd.read_csv(ROOT / f"{RESULTS}/decoding/cost.tsv", sep="\t")
     assert len(cost) == 2 * 3 and (cost[cost.method != "full"].memory_ratio < 0.6).all()
+    refined = torch.load(ROOT / f"{RESULTS}/decoding/gates/c0.5-s0-refined.pt.ckpt", weights_only=False)  # 2nd stage
+    assert refined["config"]["init_gates"] == f"{RESULTS}/decoding/gates/c0.5-s0.pt" and refined["config"]["kl_focus"] == "long_range"
+    assert refined["config"]["kl_tokens"] == cfg["decoding"]["learned"]["train"]["kl_tokens"] and refined["step"] == 1  # train's keys, refine's on top
     learned = pd.read_csv(ROOT / f"{RESULTS}/tables/decoding-learned.csv")  # one training seed at 0.5, both probes
     assert set(learned.probe) == {"passkey", "qa"} and (learned.seeds == 1).all() and (learned.compression == 0.5).all()
     assert "learned cache (ours)" in (ROOT / f"{RESULTS}/tables/decoding.md").read_text()

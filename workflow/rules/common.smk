@@ -175,6 +175,17 @@ def learned_cells():
             for length in DECODING["lengths"] for c in learned["compressions"] for seed in learned["seeds"]]
 
 
+def train_options(keys):
+    """decode-train's options for training keys {name: value} (--name-with-dashes value)."""
+    return " ".join(f"--{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in keys.items())
+
+
+def learned_gates(wc):
+    """The gates a learned cell reads: the refined stage's (rule decode_refine) unless decoding.learned.refine is {}."""
+    stage = "-refined" if DECODING["learned"]["refine"] else ""
+    return f"{RESULTS}/decoding/gates/c{wc.compression}-s{wc.gseed}{stage}.pt"
+
+
 def learned_perplexity():
     """The learned cache's streaming perplexity (issue 19), per compression and training seed."""
     learned = DECODING["learned"]

@@ -125,6 +125,15 @@ rule decode_perplexity:
         f"{PERPLEXITY_READ}" "--methods {params.methods} --compressions {params.compressions} --out {output:q} > {log:q} 2>&1"
 
 
+# decode_train and decode_refine read the same windows (training text, never a document streaming perplexity scores)
+DECODE_TRAIN = (
+    f"{TORCH_THREADS} " "{params.ar} decode-train --model {params.model:q} --data-dir {params.data_dir:q} "
+    "--length {params.learned[length]} --per-source {params.learned[per_source]} --exclude-length {params.ppl[length]} "
+    "--exclude-documents {params.ppl[documents]} --compression {wildcards.compression} --seed {wildcards.gseed} "
+    "--sinks {params.d[sinks]} --window {params.d[window]} "
+)
+
+
 rule decode_train:
     """The learned cache's gates at one compression and training seed (issue 19): the LM frozen, KL to the full cache
     on windows of arXiv, CUAD and IMDb text (never a document streaming perplexity scores) under the Lagrangian
@@ -155,12 +164,44 @@ rule decode_train:
         learned=DECODING["learned"],
         ppl=DECODING["perplexity"],
         data_dir=config["data_dir"],
-        train=" ".join(f"--{k.replace('_', '-')} {v}" for k, v in DECODING["learned"]["train"].items()),
+        train=train_options(DECODING["learned"]["train"]),
     shell:
-        f"{TORCH_THREADS} " "{params.ar} decode-train --model {params.model:q} --data-dir {params.data_dir:q} "
-        "--length {params.learned[length]} --per-source {params.learned[per_source]} --exclude-length {params.ppl[length]} "
-        "--exclude-documents {params.ppl[documents]} --compression {wildcards.compression} --seed {wildcards.gseed} "
-        "--sinks {params.d[sinks]} --window {params.d[window]} {params.train} --quiet --out {output.gates:q} > {log:q} 2>&1"
+        DECODE_TRAIN + "{params.train} --quiet --out {output.gates:q} > {log:q} 2>&1"
+
+
+rule decode_refine:
+    """The learned cache's second stage (decoding.learned.refine): the first stage's gates trained on with the refine
+    keys on top of the train keys, same windows and seed; resumes from its checkpoint like decode_train."""
+    input:
+        DECODER_INPUT,
+        init=rules.decode_train.output.gates,
+    output:
+        gates=f"{RESULTS}/decoding/gates/c{{compression}}-s{{gseed}}-refined.pt",
+        trace=f"{RESULTS}/decoding/gates/c{{compression}}-s{{gseed}}-refined.pt.trace.jsonl",
+    log:
+        "logs/decoding/refine-c{compression}-s{gseed}.log",
+    benchmark:
+        "benchmarks/decoding/refine-c{compression}-s{gseed}.tsv"
+    wildcard_constraints:
+        compression=r"0\.\d+",
+        gseed=r"\d+",
+    threads: res("decoding", "threads")
+    resources:
+        gpu=lambda wc: res("decoding", "gpu"),
+        runtime=lambda wc: res("decoding", "runtime"),
+        mem_mb=lambda wc: res("decoding", "mem_mb"),
+    conda:
+        "../../envs/adaptive-retention.yaml"
+    params:
+        ar=AR,
+        model=lambda wc: DECODER,
+        d=DECODING,
+        learned=DECODING["learned"],
+        ppl=DECODING["perplexity"],
+        data_dir=config["data_dir"],
+        train=train_options({**DECODING["learned"]["train"], **DECODING["learned"]["refine"]}),
+    shell:
+        DECODE_TRAIN + "{params.train} --init-gates {input.init:q} --quiet --out {output.gates:q} > {log:q} 2>&1"
 
 
 rule decode_learned_cell:
@@ -168,7 +209,7 @@ rule decode_learned_cell:
     as the presses' cell (same probe seed), its full-cache row left there."""
     input:
         DECODER_INPUT,
-        gates=rules.decode_train.output.gates,
+        gates=learned_gates,
     output:
         f"{RESULTS}/decoding/learned/{{probe}}-{{length}}-c{{compression}}-s{{gseed}}.tsv",
     log:
@@ -205,7 +246,7 @@ rule decode_learned_perplexity:
     decode_perplexity (the gates never trained on them), its full-cache rows repeated there (analysis keeps them once)."""
     input:
         DECODER_INPUT,
-        gates=rules.decode_train.output.gates,
+        gates=learned_gates,
     output:
         f"{RESULTS}/decoding/learned/perplexity-c{{compression}}-s{{gseed}}.tsv",
     log:
