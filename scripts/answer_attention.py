@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     model, tokenizer = load_causal_lm(args.model)
     model.set_attn_implementation("eager")  # attention weights out; the same attention otherwise
     gates = CacheGates.load(args.gates).to(model.device)
+    if gates.config["heads"] > 1:  # answer_attention reads one set of kept positions per layer
+        p.error(f"{args.gates}: per-KV-head gates; this diagnostic reads per-layer gates only")
     print("sample\tmethod\tlayer\tanswer_kept\tmass_mean\tmass_max\tfirst_token")
     for sample in make_probe(args.probe, tokenizer, args.length, args.samples, args.seed):
         context_text, question_text = prompt_parts(sample, tokenizer)

@@ -1,5 +1,6 @@
 """Where trained cache gates put a probe's answer: per layer, the share of the answer's context tokens that the learned
-cache keeps at prefill (top-M by log α beyond the sinks and the recent window, as `cache.evict` does). A diagnostic of
+cache keeps at prefill (top-M by log α beyond the sinks and the recent window, as `cache.evict` does; per-KV-head
+gates: the mean over the layer's heads). A diagnostic of
 why a learned cache fails or succeeds on a probe; it reads gates, it never trains. Use the calibration probe seed (7),
 not the evaluation seed (0).
 
@@ -46,7 +47,7 @@ def answer_positions(tokenizer, context: str, answers: tuple[str, ...], tokens: 
 
 @torch.no_grad()
 def log_alphas(model, gates: CacheGates, ids: torch.Tensor) -> list[torch.Tensor]:
-    """Each layer's log α (T,) for the tokens of `ids`, from the hidden states entering its attention."""
+    """Each layer's log α (heads, T) for the tokens of `ids`, from the hidden states entering its attention."""
     out = []
     hook = lambda module, args, kwargs: out.append(gates(module.layer_idx, hook_hidden_states(args, kwargs))[0])
     handles = [m.register_forward_pre_hook(hook, with_kwargs=True) for m in attention_modules(model)]
@@ -88,9 +89,10 @@ def main(argv: list[str] | None = None) -> int:
             free = budget_for(length, args.compression, SINKS + WINDOW) - SINKS - WINDOW
             gated = torch.arange(SINKS, length - WINDOW)                 # positions competing for the free slots
             inside = [q for q in positions if SINKS <= q < length - WINDOW]
-            for layer, scores in enumerate(log_alphas(model, gates, ids)):
-                top = set(gated[scores[gated].topk(free).indices].tolist())
-                kept[layer] += sum(q in top for q in inside)
+            for layer, heads in enumerate(log_alphas(model, gates, ids)):
+                for scores in heads:  # per-KV-head gates: each head keeps its own top; the share is their mean
+                    top = set(gated[scores[gated].topk(free).indices].tolist())
+                    kept[layer] += sum(q in top for q in inside) / len(heads)
             total += len(inside)
         for layer, k in enumerate(kept.tolist()):
             print(f"{path}\t{layer}\t{total}\t{k / max(total, 1):.3f}")

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from adaptive_retention.decoding.cache import RetentionCache, RetentionPolicy
-from adaptive_retention.decoding.learned import CacheGates, GatedAttention, gate_bias
+from adaptive_retention.decoding.learned import CacheGates, GatedAttention, gate_bias, gated_attention
 from adaptive_retention.decoding.models import tiny_llama
 from adaptive_retention.gates import HardConcrete
 
@@ -56,8 +56,8 @@ def test_a_closed_gate_hides_its_key_from_queries_beyond_the_window_only():
     gates = gates_with(50.0)
 
     def closed_at_key(layer, hidden):
-        log_alpha = torch.full(hidden.shape[:2], 50.0)
-        log_alpha[:, key] = -50.0
+        log_alpha = torch.full((hidden.shape[0], 1, hidden.shape[1]), 50.0)                  # (B, 1, T)
+        log_alpha[..., key] = -50.0
         return log_alpha
 
     gates.forward = closed_at_key
@@ -74,7 +74,7 @@ def test_a_closed_gate_hides_its_key_from_queries_beyond_the_window_only():
 
 
 def test_sinks_and_window_are_never_gated():
-    log_gate = torch.full((1, 12), -5.0)
+    log_gate = torch.full((1, 1, 12), -5.0)
     bias = gate_bias(log_gate, 12, sinks=2, window=3)[0, 0]                   # (q, T)
     q, k = torch.meshgrid(torch.arange(12), torch.arange(12), indexing="ij")
     assert torch.equal(torch.isinf(bias), k > q)                             # causal
@@ -102,7 +102,7 @@ def test_the_learned_score_keeps_the_entries_of_highest_log_alpha():
         for h in hooks:
             h.remove()
     for index, layer in enumerate(cache.layers):
-        log_alpha = gates(index, hidden[index])[0].detach()                   # (T,)
+        log_alpha = gates(index, hidden[index])[0, 0].detach()                # (T,)
         middle = log_alpha[2:44]
         expected = {0, 1, *range(44, 48), *(2 + middle.topk(10).indices).tolist()}
         assert set(layer.positions[0, 0].tolist()) == expected
@@ -147,6 +147,9 @@ def test_the_rank_diagnostic_finds_every_answer_token_and_reports_each_layer(tmp
     rows = capsys.readouterr().out.splitlines()
     assert rows[0].split("\t") == ["gates", "layer", "answer_tokens", "kept_share"] and len(rows) == 3
     assert all(0 <= float(r.split("\t")[3]) <= 1 and int(r.split("\t")[2]) > 0 for r in rows[1:])
+    per_head_copy(gates).save(tmp_path / "heads.pt")  # per-KV-head gates: the mean over heads, equal heads → equal shares
+    assert ranks.main([str(tmp_path / "heads.pt"), "--model", str(folder), "--length", "128", "--samples", "2"]) == 0
+    assert [r.split("\t")[1:] for r in capsys.readouterr().out.splitlines()[1:]] == [r.split("\t")[1:] for r in rows[1:]]
 
 
 def test_the_answer_attention_diagnostic_sums_each_layers_attention_on_the_answer(tmp_path, capsys):
@@ -184,3 +187,95 @@ def test_answer_positions_with_special_tokens_point_at_the_same_text():
     ids, positions = ranks.answer_positions(tokenizer, context, ("40712",), add_special_tokens=True)
     assert ids[0, 0] == tokenizer.cls_token_id
     assert "".join(tokenizer.decode(ids[0, p]).replace("#", "") for p in positions) == "40712" * 2
+
+
+# --- per-KV-head gates (gate_scope: kv_head) -------------------------------------------------------
+
+
+def per_head_copy(gates: CacheGates, heads: int = 2) -> CacheGates:
+    """Per-KV-head gates whose every head scores as `gates` does (its output row repeated)."""
+    copy = CacheGates(**{**gates.config, "heads": heads})
+    for one, many in zip(gates.scorers, copy.scorers):
+        many.net[0].load_state_dict(one.net[0].state_dict())
+        many.net[2].weight.data, many.net[2].bias.data = one.net[2].weight.repeat(heads, 1), one.net[2].bias.repeat(heads)
+    return copy
+
+
+def test_per_kv_head_gates_that_agree_across_heads_act_as_per_layer_gates():
+    gates = CacheGates.for_model(MODEL)
+    for scorer in gates.scorers:
+        torch.nn.init.normal_(scorer.net[2].weight, std=1.0)                # log α that vary by token
+    heads = per_head_copy(gates, MODEL.config.num_key_value_heads)
+    ids = prompt(48)
+    with torch.no_grad():
+        with GatedAttention(MODEL, gates, sinks=2, window=4, sample=False) as one:
+            ref = MODEL(ids).logits
+        with GatedAttention(MODEL, heads, sinks=2, window=4, sample=False) as per_head:
+            out = MODEL(ids).logits
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-5)
+    torch.testing.assert_close(per_head.expected_kept, one.expected_kept.repeat_interleave(2))  # (layers × heads,)
+    policy = RetentionPolicy(budget=16, score="learned", sinks=2, window=4)
+    caches = [RetentionCache(MODEL, policy, gates=g) for g in (gates, heads)]
+    with torch.no_grad():
+        for cache in caches:
+            MODEL(ids, cache=cache)
+    assert caches[1].policy.per_head and not caches[0].policy.per_head     # per-head gates choose per head
+    for a, b in zip(*(c.layers for c in caches)):
+        assert torch.equal(a.positions, b.positions)
+
+
+def test_a_kv_heads_closed_gate_hides_its_key_from_that_heads_query_group_only():
+    """KV head 0's gate closed at key 10, head 1's open: query heads 0–1 (group 0) attend as if key 10 were masked
+    beyond the window, query heads 2–3 (group 1) as if nothing were gated."""
+    t, key, window = 24, 10, 4
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(1, h, t, 8, generator=g) for h in (4, 2, 2))
+    log_gate = torch.zeros(1, 2, t)
+    log_gate[0, 0, key] = -1e4
+    module = type("Attention", (), {"_retention_gate": (log_gate, 2, window)})()
+    out = gated_attention(module, q, k, v, None)[0].transpose(1, 2)        # (1, Hq, T, D)
+    mask = torch.tril(torch.ones(t, t, dtype=torch.bool))
+    plain = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True)
+    mask[key + window:, key] = False
+    hidden = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True)
+    torch.testing.assert_close(out[:, :2], hidden[:, :2], rtol=0, atol=1e-5)
+    torch.testing.assert_close(out[:, 2:], plain[:, 2:], rtol=0, atol=1e-5)
+    assert (out[:, :2, key + window:] - plain[:, :2, key + window:]).abs().max() > 1e-3
+
+
+def test_each_kv_head_keeps_the_entries_of_its_own_highest_log_alpha():
+    torch.manual_seed(0)
+    gates = CacheGates.for_model(MODEL, per_kv_head=True)
+    for scorer in gates.scorers:
+        torch.nn.init.normal_(scorer.net[2].weight, std=1.0)
+    ids = prompt(48)
+    cache = RetentionCache(MODEL, RetentionPolicy(budget=16, score="learned", sinks=2, window=4), gates=gates)
+    with torch.no_grad():
+        MODEL(ids, cache=cache)
+    hidden = {}
+    hooks = [m.register_forward_pre_hook(lambda mod, a, kw: hidden.__setitem__(mod.layer_idx, kw["hidden_states"]),
+                                         with_kwargs=True) for m in MODEL.modules() if hasattr(m, "q_proj")]
+    with torch.no_grad():
+        MODEL(ids)
+    for h in hooks:
+        h.remove()
+    differ = False
+    for index, layer in enumerate(cache.layers):
+        log_alpha = gates(index, hidden[index])[0].detach()                 # (heads, T)
+        kept = [set(layer.positions[0, head].tolist()) for head in range(2)]
+        for head in range(2):  # equal log α (a token repeated, in layer 0) go to the most recent, as evict does
+            top = sorted(range(2, 44), key=lambda p: (-float(log_alpha[head, p]), -p))[:10]
+            assert kept[head] == {0, 1, *range(44, 48), *top}
+        differ |= kept[0] != kept[1]
+    assert differ  # the heads chose differently somewhere
+
+
+def test_per_kv_head_gates_save_load_and_must_match_the_models_kv_heads(tmp_path):
+    gates = CacheGates.for_model(MODEL, per_kv_head=True)
+    gates.save(tmp_path / "heads.pt")
+    loaded = CacheGates.load(tmp_path / "heads.pt")
+    h = torch.randn(2, 5, MODEL.config.hidden_size)
+    assert loaded.config["heads"] == 2 and loaded(1, h).shape == (2, 2, 5) and torch.equal(loaded(1, h), gates(1, h))
+    assert CacheGates.for_model(MODEL)(1, h).shape == (2, 1, 5)
+    with pytest.raises(ValueError, match="gates for 3 heads, but the model has 2 KV heads"):
+        RetentionCache(MODEL, RetentionPolicy(budget=32, score="learned"), gates=CacheGates(MODEL.config.hidden_size, 3, heads=3))

@@ -63,6 +63,21 @@ def test_the_global_dual_mode_shares_one_lambda(tmp_path, monkeypatch):
     assert [len(c.lambdas) for c in seen] == [1, 2]
 
 
+def test_kv_head_gates_hold_a_budget_per_layer_and_head(tmp_path, monkeypatch):
+    seen = []
+    real = train_module.DualController
+    monkeypatch.setattr(train_module, "DualController", lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
+    gates, trace, cfg = run(tmp_path, gate_scope="kv_head", steps=400)
+    assert gates.config["heads"] == MODEL.config.num_key_value_heads == 2 and len(seen[0].lambdas) == 2 * 2
+    last = trace[-40:]
+    assert abs(sum(r["kept"] for r in last) / len(last) - cfg.target(64)) < 0.03
+    assert abs(sum(r["kept_min"] for r in last) / len(last) - cfg.target(64)) < 0.06  # no head far below its budget
+    assert abs(sum(r["kept_max"] for r in last) / len(last) - cfg.target(64)) < 0.06
+    CacheGates.for_model(MODEL).save(tmp_path / "layer.pt")
+    with pytest.raises(ValueError, match="holds gates for"):  # per-layer gates cannot start a per-head run
+        run(tmp_path, "bad.pt", steps=1, gate_scope="kv_head", init_gates=str(tmp_path / "layer.pt"))
+
+
 def test_sigmoid_gates_count_the_mean_gate_not_its_l0(tmp_path):
     """Both start at log α = HardConcrete().log_alpha_for(0.9): the Hard-Concrete run keeps P(z > 0) = 0.9, the sigmoid
     run σ(log α) (its gates are that value, not samples)."""

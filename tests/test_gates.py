@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adaptive_retention.gates import HardConcrete, RecurrentScorer, make_scorer
+from adaptive_retention.gates import HardConcrete, MLPScorer, RecurrentScorer, make_scorer
 
 N = 200_000
 
@@ -87,3 +87,14 @@ def test_scorer_shapes_and_init_bias():
         assert (s - 3.0).abs().max() < 0.2  # gates start open, nearly uniformly
     with pytest.raises(ValueError, match="unknown scorer 'gru'"):
         make_scorer("gru", 16)
+
+
+def test_an_mlp_scorer_with_several_outputs_scores_each_and_one_output_is_unchanged():
+    torch.manual_seed(0)
+    one = MLPScorer(8, init_bias=1.5)
+    torch.manual_seed(0)
+    three = MLPScorer(8, init_bias=1.5, outputs=3)
+    h = torch.randn(2, 5, 8)
+    assert one(h).shape == (2, 5) and three(h).shape == (2, 3, 5)
+    torch.testing.assert_close(three(h)[:, 0], h.new_tensor(0) + one.net[0](h).relu() @ three.net[2].weight[0] + 1.5)
+    assert torch.equal(one.net[0].weight, three.net[0].weight)  # the same draws for the shared layer

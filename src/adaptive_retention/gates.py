@@ -65,15 +65,18 @@ def _init_output(layer: nn.Linear, bias: float) -> None:
 
 
 class MLPScorer(nn.Module):
-    """s_t = w2ᵀ ReLU(W1 h_t + b1) + b2 with W1: d → d/2 (the paper's Figure 1)."""
+    """s_t = w2ᵀ ReLU(W1 h_t + b1) + b2 with W1: d → d/2 (the paper's Figure 1). `outputs` > 1: one score per
+    output (the decoder cache's per-KV-head gates), W2: d/2 → outputs."""
 
-    def __init__(self, d: int, init_bias: float = 0.0):
+    def __init__(self, d: int, init_bias: float = 0.0, outputs: int = 1):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(d, d // 2), nn.ReLU(), nn.Linear(d // 2, 1))
+        self.outputs = outputs
+        self.net = nn.Sequential(nn.Linear(d, d // 2), nn.ReLU(), nn.Linear(d // 2, outputs))
         _init_output(self.net[2], init_bias)
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:  # (B, T, d) -> (B, T)
-        return self.net(h).squeeze(-1)
+    def forward(self, h: torch.Tensor) -> torch.Tensor:  # (B, T, d) -> (B, T), or (B, outputs, T)
+        s = self.net(h)
+        return s.squeeze(-1) if self.outputs == 1 else s.transpose(-1, -2)
 
 
 class RecurrentScorer(nn.Module):

@@ -12,7 +12,7 @@ Rows of a batch must not be padded (every row has seen the same positions).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -104,18 +104,27 @@ class RetentionLayer(DynamicLayer):
 class RetentionCache(Cache):
     """A Cache that holds at most `policy.budget` entries per layer. `observe` names extra scores whose statistics
     to record (a full-cache prefill that several policies will later compress: `compressed`). Score "learned"
-    reads `gates` (`decoding.learned.CacheGates`), run on each token's hidden state as it enters the cache."""
+    reads `gates` (`decoding.learned.CacheGates`), run on each token's hidden state as it enters the cache; with
+    per-KV-head gates the learned score keeps each head's own entries (per_head), whatever the policy says."""
 
     def __init__(self, model: nn.Module, policy: RetentionPolicy, observe: tuple[str, ...] = (), gates=None):
         install(model)
         config = model.config.get_text_config(decoder=True)
         super().__init__(layers=[RetentionLayer() for _ in range(config.num_hidden_layers)])
-        self.policy = policy
         self.observe = {policy.score, *map(check_score, observe)}
         if LEARNED in self.observe and gates is None:
             raise ValueError("score 'learned' needs the trained gates: RetentionCache(..., gates=CacheGates.load(path))")
         self.gates = gates if LEARNED in self.observe else None
+        kv_heads = config.num_key_value_heads or config.num_attention_heads
+        if self.gates is not None and self.gates.config.get("heads", 1) not in (1, kv_heads):
+            raise ValueError(f"gates for {self.gates.config['heads']} heads, but the model has {kv_heads} KV heads")
+        self.policy = self._for_gates(policy)
         self.generator = torch.Generator().manual_seed(policy.seed)
+
+    def _for_gates(self, policy: RetentionPolicy) -> RetentionPolicy:
+        """The policy the cache applies: per-KV-head gates make the learned score choose per head."""
+        per_head_gates = self.gates is not None and self.gates.config.get("heads", 1) > 1
+        return replace(policy, per_head=True) if policy.score == LEARNED and per_head_gates else policy
 
     def entries(self) -> int:
         """Entries held in the fullest layer."""
@@ -131,7 +140,8 @@ class RetentionCache(Cache):
             raise ValueError(f"this cache did not record what {policy.score!r} reads (observe={sorted(self.observe)})")
         copy = RetentionCache.__new__(RetentionCache)
         Cache.__init__(copy, layers=[layer.clone() for layer in self.layers])
-        copy.policy, copy.observe, copy.gates = policy, {policy.score}, self.gates if policy.score == LEARNED else None
+        copy.observe, copy.gates = {policy.score}, self.gates if policy.score == LEARNED else None
+        copy.policy = policy = copy._for_gates(policy)
         copy.generator = torch.Generator().manual_seed(policy.seed)
         for layer in copy.layers:
             if policy.score not in NEEDS_ATTENTION:
@@ -148,7 +158,7 @@ class RetentionCache(Cache):
         q = queries.shape[2]
         if self.gates is not None:
             b, h = layer.positions.shape[:2]
-            fresh = self.gates(index, hidden_states)[:, None, :].expand(b, h, q)             # (B, Hkv, q)
+            fresh = self.gates(index, hidden_states).expand(b, h, q)                         # (B, Hkv, q)
             layer.learned = fresh if layer.learned is None else torch.cat([layer.learned, fresh], dim=-1)
         query_positions = torch.arange(layer.seen - q, layer.seen, device=queries.device)
         window = max((NEEDS_QUERIES.get(name, 0) for name in self.observe), default=0)

@@ -5,8 +5,9 @@ positions (the teacher, no gradients), the same model with its attention gated (
 
     loss = KL(teacher ‖ gated) + capacity term,
 
-the capacity term being the Lagrangian of `budget.DualController` on each layer's expected kept fraction (the dual
-ascent after the step; `capacity_weight` > 0 instead: a fixed weight on the kept fraction, TRIM-KV-style). The target
+the capacity term being the Lagrangian of `budget.DualController` on each layer's expected kept fraction (each
+layer and KV head's with `gate_scope: kv_head`, whose every head keeps M entries at inference; the dual ascent after
+the step; `capacity_weight` > 0 instead: a fixed weight on the kept fraction, TRIM-KV-style). The target
 kept fraction of the gated tokens is what the inference budget leaves them: (M − sinks − window) / (T − sinks − window),
 M = int(T (1 − compression)). `kl_focus: long_range` weights each scored position by KL(full ‖ the model seeing only
 sinks and window) there — the positions where the far context matters, which a cache exists for. `init_gates`
@@ -55,7 +56,7 @@ class ClosedGates:
         self.config = {"layers": layers}
 
     def __call__(self, layer: int, hidden_states: torch.Tensor) -> torch.Tensor:
-        return hidden_states.new_full(hidden_states.shape[:2], -1e4, dtype=torch.float32)
+        return hidden_states.new_full((hidden_states.shape[0], 1, hidden_states.shape[1]), -1e4, dtype=torch.float32)
 
 
 def _loss(model, gates, ids: torch.Tensor, cfg: TrainConfig, sample: bool, scored: slice = slice(None),
@@ -109,16 +110,16 @@ def train_gates(model, train: list[torch.Tensor], held_out: list[torch.Tensor], 
     for p in model.parameters():
         p.requires_grad_(False)
     torch.manual_seed(cfg.seed)
-    gates = CacheGates.for_model(model, cfg.init_keep).to(model.device)
+    gates = CacheGates.for_model(model, cfg.init_keep, per_kv_head=cfg.gate_scope == "kv_head").to(model.device)
     if cfg.init_gates:  # a warm start (a resumed run reloads its own gates below)
         start_from = CacheGates.load(cfg.init_gates)
-        if start_from.config["layers"] != gates.config["layers"] or start_from.config["hidden"] != gates.config["hidden"]:
+        if any(start_from.config[k] != gates.config[k] for k in ("layers", "hidden", "heads")):
             raise ValueError(f"init_gates {cfg.init_gates} holds gates for {start_from.config}, not this model's "
-                             f"{gates.config}")
+                             f"{gates.config} (gate_scope {cfg.gate_scope})")
         gates.load_state_dict(start_from.state_dict())
-    layers = gates.config["layers"]
+    constraints = gates.config["layers"] * gates.config["heads"]  # a kept fraction per layer (and KV head)
     optimiser = torch.optim.AdamW(gates.parameters(), lr=cfg.lr, weight_decay=0.0)
-    controller = DualController([cfg.target(length)] * layers, eta=cfg.eta, warmup_steps=cfg.warmup_steps,
+    controller = DualController([cfg.target(length)] * constraints, eta=cfg.eta, warmup_steps=cfg.warmup_steps,
                                 mode=cfg.dual_mode, quadratic=cfg.quadratic, projection=cfg.projection)
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed)).tolist()
     trace, start = [], 0  # start: the step the checkpoint holds

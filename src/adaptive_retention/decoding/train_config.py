@@ -13,7 +13,9 @@ from .defaults import SINKS, WINDOW, budget_for
 GATES = ("hard_concrete", "sigmoid")  # sigmoid: z = σ(log α), no sampling, kept = mean z (the ablation)
 CORPORA = ("arxiv", "cuad", "imdb")  # the training text's sources (decoding.corpus)
 KL_FOCUS = ("all", "long_range")  # long_range: positions weighted by how much the far context moves the full model
-CHOICES = {"gate": GATES, "dual_mode": DUAL_MODES, "projection": PROJECTIONS, "kl_focus": KL_FOCUS}  # the enum fields
+GATE_SCOPES = ("layer", "kv_head")  # kv_head: a gate per token and KV head, each head its own budget and entries
+CHOICES = {"gate": GATES, "dual_mode": DUAL_MODES, "projection": PROJECTIONS, "kl_focus": KL_FOCUS,
+           "gate_scope": GATE_SCOPES}  # the enum fields
 # The second stage of the reported recipe, warm-started from the first's gates (init_gates): chosen over one stage on
 # held-out KL (0.139 vs 0.150, seed 0; measurements/decoding-learned/README.md). The workflow's decoding.learned.refine.
 REFINE = {"kl_focus": "long_range", "steps": 150, "warmup_steps": 0, "eval_every": 50}
@@ -28,6 +30,7 @@ class TrainConfig:
     sinks: int = SINKS
     window: int = WINDOW
     gate: str = "hard_concrete"  # or "sigmoid": z = σ(log α), no sampling (the ablation)
+    gate_scope: str = "layer"  # or "kv_head": one gate per token and KV head (the cache then keeps M per head)
     init_keep: float = 0.9
     eta: float = 0.2  # dual step
     dual_mode: str = "per_layer"  # or "global": one λ on the mean kept fraction over layers
