@@ -166,7 +166,7 @@ rule decode_train:
         data_dir=config["data_dir"],
         train=train_options(DECODING["learned"]["train"]),
     shell:
-        DECODE_TRAIN + "{params.train} --quiet --out {output.gates:q} > {log:q} 2>&1"
+        f"{DECODE_TRAIN}" "{params.train} --quiet --out {output.gates:q} > {log:q} 2>&1"
 
 
 rule decode_refine:
@@ -201,7 +201,7 @@ rule decode_refine:
         data_dir=config["data_dir"],
         train=train_options({**DECODING["learned"]["train"], **DECODING["learned"]["refine"]}),
     shell:
-        DECODE_TRAIN + "{params.train} --init-gates {input.init:q} --quiet --out {output.gates:q} > {log:q} 2>&1"
+        f"{DECODE_TRAIN}" "{params.train} --init-gates {input.init:q} --quiet --out {output.gates:q} > {log:q} 2>&1"
 
 
 rule decode_learned_cell:
