@@ -102,6 +102,8 @@ def test_a_killed_run_resumes_to_the_same_gates(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path, "resumed.pt", steps=12)
     assert (tmp_path / "resumed.pt.ckpt").is_file() and not (tmp_path / "resumed.pt").exists()
+    so_far = [json.loads(line)["step"] for line in (tmp_path / "resumed.pt.trace.jsonl").read_text().splitlines()]
+    assert so_far == list(range(5))  # the trace as of the last checkpoint (every 5 steps), to follow a run
     monkeypatch.setattr(train_module, "_loss", real)
     resumed, trace, _ = run(tmp_path, "resumed.pt", steps=12)
     assert [r["step"] for r in trace] == list(range(12))

@@ -15,8 +15,8 @@ starts from trained gates (then `warmup_steps: 0`: they already meet a budget). 
 steps' windows repeat one of their spans in the scored tail (`corpus.with_copy`, recall pressure). Every `eval_every` steps the held-out windows' KL under deterministic gates
 is logged, and their recall KL: the KL on the predictable tokens of a copied span (the same copy per held-out window
 whatever the run's settings, so runs compare).
-The run checkpoints (gates, optimiser, controller, RNG, trace) atomically every `checkpoint_every` steps and resumes
-from its checkpoint; a NaN loss stops it with the step named, the last checkpoint intact.
+The run checkpoints (gates, optimiser, controller, RNG, trace) atomically every `checkpoint_every` steps — the trace
+file too, to follow a long run — and resumes from its checkpoint; a NaN loss stops it with the step named, the last checkpoint intact.
 """
 
 from __future__ import annotations
@@ -167,6 +167,7 @@ def train_gates(model, train: list[torch.Tensor], held_out: list[torch.Tensor], 
                 torch.save(dict(config=asdict(cfg), step=step + 1, gates=gates.state_dict(),
                                 optimiser=optimiser.state_dict(), controller=controller.state_dict(),
                                 rng=torch.get_rng_state(), trace=trace), tmp)
+            write_atomic(trace_path, "".join(json.dumps(r) + "\n" for r in trace))  # readable while it trains
     write_atomic(trace_path, "".join(json.dumps(r) + "\n" for r in trace))
     gates.eval().save(out)
     return gates
