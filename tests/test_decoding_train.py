@@ -7,6 +7,8 @@ import math
 
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 from hypothesis import given, settings
@@ -197,6 +199,19 @@ def test_decode_train_then_the_bench_reads_the_gates(tmp_path):
                  "--quiet"]) == 0
     rows = cell.read_text().splitlines()
     assert len(rows) == 1 + 2 * 3 and sum("\tlearned\t" in r for r in rows) == 2
+    # decode-heldout: the trace's held-out numbers again, window by window, and a second gate set on the same windows
+    CacheGates.for_model(tiny_llama(layers=2, vocab=len(tokenizer))).save(tmp_path / "fresh.pt")
+    heldout = tmp_path / "heldout.tsv"
+    assert main(["decode-heldout", "--model", str(folder), "--length", "128", "--per-source", "2", "--kl-tokens", "16",
+                 "--copy-length", "8", "--exclude-length", "128", "--exclude-documents", "2", "--windows", "1",
+                 "--gates", gates, str(tmp_path / "fresh.pt"), "--out", str(heldout), "--quiet"]) == 0
+    table = pd.read_csv(heldout, sep="\t")
+    last = json.loads((tmp_path / "gates.pt.trace.jsonl").read_text().splitlines()[-1])
+    trained = table[table.gates == gates].iloc[0]
+    assert list(table.gates) == [gates, str(tmp_path / "fresh.pt")] and (table.window == 0).all()
+    assert (trained.kl, trained.recall_kl, trained.kept) == pytest.approx(
+        (last["held_out_kl"], last["held_out_recall_kl"], last["held_out_kept"]), abs=2e-6)
+    assert table.kept.iloc[1] == pytest.approx(0.9, abs=0.01)  # fresh gates: their starting P(z > 0)
 
 
 def test_the_learned_score_without_gates_fails_before_any_model_loads(tmp_path, capsys):
@@ -306,3 +321,23 @@ def test_a_run_can_start_from_trained_gates(tmp_path):
     CacheGates(32, 2).save(tmp_path / "other.pt")
     with pytest.raises(ValueError, match="holds gates for"):
         run(tmp_path, "bad.pt", steps=1, init_gates=str(tmp_path / "other.pt"))
+
+
+def test_the_held_out_comparison_pairs_gate_sets_by_window(tmp_path):
+    """analysis.heldout: B = A + 0.1 on every window → Δ = +0.1 exactly, a Wilcoxon p below 0.05 over 8 windows; the
+    reference defaults to the first gate set; gate sets scored on other windows are refused."""
+    from analysis.heldout import compare, main
+
+    rng = np.random.default_rng(0)
+    a = pd.DataFrame(dict(gates="a.pt", window=range(8), kl=rng.random(8), recall_kl=rng.random(8), kept=0.49))
+    b = a.assign(gates="b.pt", kl=a.kl + 0.1)
+    table = compare(pd.concat([a, b])).set_index("gates")
+    assert table.loc["b.pt", "kl_vs_ref"] == pytest.approx(0.1) and table.loc["b.pt", "kl_vs_ref_ci95"] == pytest.approx(0, abs=1e-12)
+    assert table.loc["b.pt", "kl_p"] < 0.05 and np.isnan(table.loc["a.pt", "kl_p"]) and table.loc["b.pt", "recall_kl_vs_ref"] == 0
+    assert compare(pd.concat([a, b]), reference="b.pt").set_index("gates").loc["a.pt", "kl_vs_ref"] == pytest.approx(-0.1)
+    with pytest.raises(ValueError, match="same windows"):
+        compare(pd.concat([a, b.assign(window=b.window + 1)]))
+    path = tmp_path / "heldout.tsv"
+    pd.concat([a, b]).to_csv(path, sep="\t", index=False)
+    assert main([str(path), "--markdown", str(tmp_path / "T.md")]) == 0
+    assert "| `b.pt` | 8 |" in (tmp_path / "T.md").read_text() and "+0.1000 ± 0.0000" in (tmp_path / "T.md").read_text()

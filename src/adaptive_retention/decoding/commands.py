@@ -1,4 +1,5 @@
-"""The decoding subcommands' bodies: `decode-bench` (one probe × length cell) and `decode-cost`."""
+"""The decoding subcommands' bodies: `decode-bench` (one probe × length cell), `decode-cost`, `decode-perplexity`,
+`decode-train` and `decode-heldout`."""
 
 from __future__ import annotations
 
@@ -91,4 +92,34 @@ def train_command(args) -> int:
                               args.exclude_documents, cfg.seed, args.per_source)
     write_atomic(args.out + ".corpus.json", json.dumps(manifest, indent=1))
     train_gates(model, split["train"], split["held_out"], cfg, args.out, args.quiet)
+    return 0
+
+
+HELDOUT_COLUMNS = ("gates", "window", "kl", "recall_kl", "kept")
+
+
+def heldout_command(args) -> int:
+    """decode-heldout: each gate set on the first --windows held-out windows of the corpus decode-train reads (same
+    corpus options and seed), one row per gate set and window — the held-out split is where gate sets are chosen."""
+    from .corpus import windows
+    from .learned import CacheGates
+    from .train import held_out_rows
+    from .train_config import TrainConfig
+
+    check_writable(args.out)
+    cfg = TrainConfig(seed=args.seed, sinks=args.sinks, window=args.window, kl_tokens=args.kl_tokens,
+                      copy_length=args.copy_length, gate=args.gate)
+    cfg.target(args.length)
+    gate_sets = {path: CacheGates.load(path) for path in args.gates}  # every file read before the model loads
+    model, tokenizer = load_causal_lm(args.model)
+    split, _ = windows(args.data_dir, tokenizer, args.length, tuple(args.sources), args.exclude_length,
+                       args.exclude_documents, cfg.seed, args.per_source)
+    held = split["held_out"][:args.windows]
+    rows = []
+    for path, gates in gate_sets.items():
+        rows += [dict(gates=path, window=i, **r) for i, r in enumerate(held_out_rows(model, gates.to(model.device), held,
+                                                                                   cfg, quiet=args.quiet))]
+        mean = lambda key: sum(r[key] for r in rows[-len(held):]) / len(held)
+        print(f"{path}: KL {mean('kl'):.4f}, recall KL {mean('recall_kl'):.4f}, kept {mean('kept'):.4f} ({len(held)} windows)")
+    write_atomic(args.out, tsv(rows, HELDOUT_COLUMNS))
     return 0
