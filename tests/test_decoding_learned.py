@@ -89,23 +89,34 @@ def test_expected_kept_is_the_hard_concrete_l0_of_the_gated_tokens():
     torch.testing.assert_close(gated.expected_kept, torch.full((3,), 0.3), rtol=0, atol=1e-6)
 
 
-def test_the_learned_score_keeps_the_entries_of_highest_log_alpha():
-    gates = CacheGates.for_model(MODEL)
-    ids = prompt(48)
+def prefilled(gates: CacheGates, ids: torch.Tensor) -> tuple[RetentionCache, dict]:
+    """(a learned cache of 16 entries, 2 sinks, a window of 4, after a prefill of ids; {layer: the hidden states
+    entering its attention}, from a second forward without the cache)."""
     cache = RetentionCache(MODEL, RetentionPolicy(budget=16, score="learned", sinks=2, window=4), gates=gates)
+    hidden = {}
     with torch.no_grad():
         MODEL(ids, cache=cache)
-        hidden = {}
         hooks = [m.register_forward_pre_hook(lambda mod, a, kw: hidden.__setitem__(mod.layer_idx, kw["hidden_states"]),
                                              with_kwargs=True) for m in MODEL.modules() if hasattr(m, "q_proj")]
         MODEL(ids)
         for h in hooks:
             h.remove()
+    return cache, hidden
+
+
+def kept_by(log_alpha: torch.Tensor) -> set[int]:
+    """What `prefilled`'s cache keeps of 48 tokens by these log α (T,): the sinks, the window, and the 10 highest of
+    the rest — equal log α (a token repeated, in layer 0) going to the most recent, as evict does."""
+    top = sorted(range(2, 44), key=lambda p: (-float(log_alpha[p]), -p))[:10]
+    return {0, 1, *range(44, 48), *top}
+
+
+def test_the_learned_score_keeps_the_entries_of_highest_log_alpha():
+    gates = CacheGates.for_model(MODEL)
+    cache, hidden = prefilled(gates, prompt(48))
     for index, layer in enumerate(cache.layers):
         log_alpha = gates(index, hidden[index])[0, 0].detach()                # (T,)
-        middle = log_alpha[2:44]
-        expected = {0, 1, *range(44, 48), *(2 + middle.topk(10).indices).tolist()}
-        assert set(layer.positions[0, 0].tolist()) == expected
+        assert set(layer.positions[0, 0].tolist()) == kept_by(log_alpha)
         torch.testing.assert_close(layer.learned[0, 0], log_alpha[layer.positions[0, 0]])
 
 
@@ -248,26 +259,12 @@ def test_each_kv_head_keeps_the_entries_of_its_own_highest_log_alpha():
     gates = CacheGates.for_model(MODEL, per_kv_head=True)
     for scorer in gates.scorers:
         torch.nn.init.normal_(scorer.net[2].weight, std=1.0)
-    ids = prompt(48)
-    cache = RetentionCache(MODEL, RetentionPolicy(budget=16, score="learned", sinks=2, window=4), gates=gates)
-    with torch.no_grad():
-        MODEL(ids, cache=cache)
-    hidden = {}
-    hooks = [m.register_forward_pre_hook(lambda mod, a, kw: hidden.__setitem__(mod.layer_idx, kw["hidden_states"]),
-                                         with_kwargs=True) for m in MODEL.modules() if hasattr(m, "q_proj")]
-    with torch.no_grad():
-        MODEL(ids)
-    for h in hooks:
-        h.remove()
-    differ = False
-    for index, layer in enumerate(cache.layers):
+    cache, hidden = prefilled(gates, prompt(48))
+    kept = [[set(layer.positions[0, head].tolist()) for head in range(2)] for layer in cache.layers]
+    for index, heads in enumerate(kept):
         log_alpha = gates(index, hidden[index])[0].detach()                 # (heads, T)
-        kept = [set(layer.positions[0, head].tolist()) for head in range(2)]
-        for head in range(2):  # equal log α (a token repeated, in layer 0) go to the most recent, as evict does
-            top = sorted(range(2, 44), key=lambda p: (-float(log_alpha[head, p]), -p))[:10]
-            assert kept[head] == {0, 1, *range(44, 48), *top}
-        differ |= kept[0] != kept[1]
-    assert differ  # the heads chose differently somewhere
+        assert heads == [kept_by(log_alpha[0]), kept_by(log_alpha[1])]
+    assert any(a != b for a, b in kept)  # the heads chose differently somewhere
 
 
 def test_per_kv_head_gates_save_load_and_must_match_the_models_kv_heads(tmp_path):
