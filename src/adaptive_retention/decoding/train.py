@@ -140,6 +140,8 @@ def train_gates(model, train: list[torch.Tensor], held_out: list[torch.Tensor], 
         optimiser.load_state_dict(state["optimiser"])
         controller.load_state_dict(state["controller"])
         torch.set_rng_state(state["rng"])
+        if state.get("cuda_rng") is not None and torch.cuda.is_available():  # the gates' noise on a GPU
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
         trace, start = state["trace"], state["step"]
     held = held_out[:cfg.held_out]
     for step in tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=out.stem, disable=quiet):
@@ -173,7 +175,8 @@ def train_gates(model, train: list[torch.Tensor], held_out: list[torch.Tensor], 
             with atomic_path(checkpoint) as tmp:
                 torch.save(dict(config=asdict(cfg), step=step + 1, gates=gates.state_dict(),
                                 optimiser=optimiser.state_dict(), controller=controller.state_dict(),
-                                rng=torch.get_rng_state(), trace=trace), tmp)
+                                rng=torch.get_rng_state(), trace=trace,
+                                cuda_rng=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None), tmp)
             write_atomic(trace_path, "".join(json.dumps(r) + "\n" for r in trace))  # readable while it trains
     write_atomic(trace_path, "".join(json.dumps(r) + "\n" for r in trace))
     gates.eval().save(out)
