@@ -5,7 +5,7 @@ looked at? A diagnostic: it reads gates, it never trains; use the calibration pr
 
     .venv/bin/python scripts/answer_attention.py GATES [--probe passkey] [--samples 5] [--compression 0.5]
         [--press tova] [--model smollm2] > attention.tsv
-Columns: sample, method, layer, answer_kept (answer tokens in that layer's cache), mass_mean (attention on them,
+Columns: sample, method, layer, answer_kept (answer tokens in that layer's cache, mean over KV heads), mass_mean (attention on them,
 mean over heads), mass_max (the most attentive head's), first_token (the greedy first answer token).
 """
 
@@ -30,11 +30,13 @@ from adaptive_retention.decoding.probes import make_probe, prompt_parts  # noqa:
 
 @torch.no_grad()
 def answer_attention(model, cache: RetentionCache, question: torch.Tensor, answer: set[int]) -> tuple[list[dict], int]:
-    """Per layer {answer_kept, mass_mean, mass_max} for the question's last token over `cache`; and its argmax token."""
-    columns = {}  # layer → true positions of the attention's key columns: the kept entries, then the question's tokens
+    """Per layer {answer_kept (mean over KV heads), mass_mean, mass_max} for the question's last token over `cache`;
+    and its argmax token. Each query head reads its own KV head's kept positions (per-head presses and gates)."""
+    columns = {}  # layer → (Hkv, kept + q) true positions of the key columns: the kept entries, then the question's
     def before(module, args, kwargs):
         layer = cache.layers[module.layer_idx]
-        columns[module.layer_idx] = torch.cat([layer.positions[0, 0], torch.arange(layer.seen, layer.seen + question.shape[1])])
+        fresh = torch.arange(layer.seen, layer.seen + question.shape[1]).expand(layer.positions.shape[1], -1)
+        columns[module.layer_idx] = torch.cat([layer.positions[0].cpu(), fresh], dim=-1)
     handles = [m.register_forward_pre_hook(before, with_kwargs=True) for m in attention_modules(model)]
     try:
         out = model(question, cache=cache, output_attentions=True)
@@ -42,10 +44,12 @@ def answer_attention(model, cache: RetentionCache, question: torch.Tensor, answe
         for h in handles:
             h.remove()
     rows = []
-    for layer, weights in enumerate(out.attentions):          # (1, H, q, kept + q)
-        on_answer = torch.tensor([p in answer for p in columns[layer].tolist()])
-        mass = weights[0, :, -1][:, on_answer].sum(-1)          # (H,)
-        rows.append(dict(layer=layer, answer_kept=int(on_answer.sum()), mass_mean=mass.mean().item(), mass_max=mass.max().item()))
+    for layer, weights in enumerate(out.attentions):          # (1, Hq, q, kept + q)
+        on_answer = torch.isin(columns[layer], torch.tensor(sorted(answer)))  # (Hkv, kept + q)
+        group = weights.shape[1] // on_answer.shape[0]           # query heads per KV head (SDPA's GQA order)
+        mass = (weights[0, :, -1].cpu() * on_answer.repeat_interleave(group, dim=0)).sum(-1)  # (Hq,)
+        rows.append(dict(layer=layer, answer_kept=on_answer.sum(-1).float().mean().item(), mass_mean=mass.mean().item(),
+                         mass_max=mass.max().item()))
     return rows, int(out.logits[0, -1].argmax())
 
 
@@ -58,8 +62,6 @@ def main(argv: list[str] | None = None) -> int:
     model, tokenizer = load_causal_lm(args.model)
     model.set_attn_implementation("eager")  # attention weights out; the same attention otherwise
     gates = CacheGates.load(args.gates).to(model.device)
-    if gates.config["heads"] > 1:  # answer_attention reads one set of kept positions per layer
-        p.error(f"{args.gates}: per-KV-head gates; this diagnostic reads per-layer gates only")
     print("sample\tmethod\tlayer\tanswer_kept\tmass_mean\tmass_max\tfirst_token")
     for sample in make_probe(args.probe, tokenizer, args.length, args.samples, args.seed):
         context_text, question_text = prompt_parts(sample, tokenizer)
@@ -75,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                                (LEARNED, RetentionPolicy(budget, LEARNED))):
             rows, first = answer_attention(model, full.compressed(policy), question, answer)
             for r in rows:
-                print(f"{sample.id}\t{method}\t{r['layer']}\t{r['answer_kept']}\t{r['mass_mean']:.4f}\t{r['mass_max']:.4f}\t"
+                print(f"{sample.id}\t{method}\t{r['layer']}\t{r['answer_kept']:g}\t{r['mass_mean']:.4f}\t{r['mass_max']:.4f}\t"
                       f"{tokenizer.decode([first])!r}")
         sys.stdout.flush()
     return 0

@@ -180,10 +180,13 @@ def test_the_answer_attention_diagnostic_sums_each_layers_attention_on_the_answe
     assert script.main([str(tmp_path / "g.pt"), "--model", str(folder), "--length", "128", "--samples", "2"]) == 0
     rows = [r.split("\t") for r in capsys.readouterr().out.splitlines()]
     assert rows[0][:6] == ["sample", "method", "layer", "answer_kept", "mass_mean", "mass_max"] and len(rows) == 1 + 2 * 3 * 2
-    kept = {(r[0], r[1], r[2]): int(r[3]) for r in rows[1:]}
+    kept = {(r[0], r[1], r[2]): float(r[3]) for r in rows[1:]}
     assert all(0 <= float(r[4]) <= float(r[5]) <= 1 for r in rows[1:])
     for (sample, method, layer), n in kept.items():
         assert 0 <= n <= kept[(sample, "full", layer)] and kept[(sample, "full", layer)] > 0
+    per_head_copy(CacheGates.load(tmp_path / "g.pt")).save(tmp_path / "heads.pt")  # each head reads its own positions:
+    assert script.main([str(tmp_path / "heads.pt"), "--model", str(folder), "--length", "128", "--samples", "2"]) == 0
+    assert [r.split("\t") for r in capsys.readouterr().out.splitlines()] == rows  # equal heads → the per-layer rows
 
 
 def test_answer_positions_with_special_tokens_point_at_the_same_text():

@@ -175,7 +175,7 @@ def test_the_corpus_holds_out_documents_and_never_holds_a_perplexity_document():
         windows("../shared/data", tokenizer, 256, sources=("arxiv", "wiki"))
 
 
-def test_decode_train_then_the_bench_reads_the_gates(tmp_path):
+def test_decode_train_then_the_bench_reads_the_gates(tmp_path, capsys):
     """The CLI end to end on a tiny Llama saved with a real tokenizer: decode-train writes the gates, their trace and
     the corpus manifest; decode-bench scores the learned cache beside a press on the same samples."""
     from transformers import AutoTokenizer
@@ -212,6 +212,10 @@ def test_decode_train_then_the_bench_reads_the_gates(tmp_path):
     assert (trained.kl, trained.recall_kl, trained.kept) == pytest.approx(
         (last["held_out_kl"], last["held_out_recall_kl"], last["held_out_kept"]), abs=2e-6)
     assert table.kept.iloc[1] == pytest.approx(0.9, abs=0.01)  # fresh gates: their starting P(z > 0)
+    # no arXiv paper is a million tokens long (IMDb, joined, would always fill one): an error, and no file
+    assert main(["decode-heldout", "--model", str(folder), "--sources", "arxiv", "--length", "1000000", "--gates", gates,
+                 "--out", str(tmp_path / "none.tsv"), "--quiet"]) != 0
+    assert "no held-out window of 1000000 tokens" in capsys.readouterr().err and not (tmp_path / "none.tsv").exists()
 
 
 def test_the_learned_score_without_gates_fails_before_any_model_loads(tmp_path, capsys):

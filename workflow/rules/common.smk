@@ -182,8 +182,8 @@ def train_options(keys):
 
 def learned_gates(wc):
     """The gates a learned cell reads: the refined stage's (rule decode_refine) unless decoding.learned.refine is {}."""
-    stage = "-refined" if DECODING["learned"]["refine"] else ""
-    return f"{RESULTS}/decoding/gates/c{wc.compression}-s{wc.gseed}{stage}.pt"
+    stage = rules.decode_refine if DECODING["learned"]["refine"] else rules.decode_train
+    return expand(stage.output.gates, compression=wc.compression, gseed=wc.gseed)
 
 
 def learned_perplexity():

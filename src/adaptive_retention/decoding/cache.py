@@ -115,15 +115,14 @@ class RetentionCache(Cache):
         if LEARNED in self.observe and gates is None:
             raise ValueError("score 'learned' needs the trained gates: RetentionCache(..., gates=CacheGates.load(path))")
         self.gates = gates if LEARNED in self.observe else None
-        kv_heads = config.num_key_value_heads or config.num_attention_heads
-        if self.gates is not None and self.gates.config.get("heads", 1) not in (1, kv_heads):
-            raise ValueError(f"gates for {self.gates.config['heads']} heads, but the model has {kv_heads} KV heads")
+        if self.gates is not None and self.gates.config["heads"] not in (1, kv_heads(model)):
+            raise ValueError(f"gates for {self.gates.config['heads']} heads, but the model has {kv_heads(model)} KV heads")
         self.policy = self._for_gates(policy)
         self.generator = torch.Generator().manual_seed(policy.seed)
 
     def _for_gates(self, policy: RetentionPolicy) -> RetentionPolicy:
         """The policy the cache applies: per-KV-head gates make the learned score choose per head."""
-        per_head_gates = self.gates is not None and self.gates.config.get("heads", 1) > 1
+        per_head_gates = self.gates is not None and self.gates.config["heads"] > 1
         return replace(policy, per_head=True) if policy.score == LEARNED and per_head_gates else policy
 
     def entries(self) -> int:
@@ -211,6 +210,12 @@ def queries_of(attention: nn.Module, hidden_states: torch.Tensor, position_embed
     queries = attention.q_proj(hidden_states).view(b, q, -1, attention.head_dim).transpose(1, 2)
     cos, sin = position_embeddings
     return apply_rotary_pos_emb(queries, queries, cos, sin)[0]
+
+
+def kv_heads(model: nn.Module) -> int:
+    """The model's key/value heads (its attention heads when it does not group them)."""
+    config = model.config.get_text_config(decoder=True)
+    return config.num_key_value_heads or config.num_attention_heads
 
 
 def attention_modules(model: nn.Module) -> list[nn.Module]:

@@ -115,6 +115,8 @@ def heldout_command(args) -> int:
     split, _ = windows(args.data_dir, tokenizer, args.length, tuple(args.sources), args.exclude_length,
                        args.exclude_documents, cfg.seed, args.per_source)
     held = split["held_out"][:args.windows]
+    if not held:
+        raise ValueError(f"no held-out window of {args.length} tokens in {args.data_dir} (sources {args.sources})")
     rows = []
     for path, gates in gate_sets.items():
         rows += [dict(gates=path, window=i, **r) for i, r in enumerate(held_out_rows(model, gates.to(model.device), held,

@@ -27,7 +27,7 @@ from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
 from ..config import check_choice
 from ..gates import LOG_GATE_FLOOR, HardConcrete, MLPScorer
 from ..io import atomic_path
-from .cache import attention_modules, hook_hidden_states
+from .cache import attention_modules, hook_hidden_states, kv_heads
 from .defaults import SINKS, WINDOW
 from .train_config import GATES
 
@@ -51,8 +51,7 @@ class CacheGates(nn.Module):
     @classmethod
     def for_model(cls, model: nn.Module, init_keep: float = 0.9, per_kv_head: bool = False) -> "CacheGates":
         config = model.config.get_text_config(decoder=True)
-        heads = (config.num_key_value_heads or config.num_attention_heads) if per_kv_head else 1
-        return cls(config.hidden_size, config.num_hidden_layers, init_keep, heads)
+        return cls(config.hidden_size, config.num_hidden_layers, init_keep, kv_heads(model) if per_kv_head else 1)
 
     def forward(self, layer: int, hidden_states: torch.Tensor) -> torch.Tensor:
         scores = self.scorers[layer](hidden_states.float())
@@ -142,7 +141,8 @@ class GatedAttention:
             z = self.hc.sample(log_alpha) if self.sample else self.hc.deterministic(log_alpha)
             kept = self.hc.prob_nonzero(log_alpha[..., self.sinks:])
         module._retention_gate = (torch.log(z.clamp(min=LOG_GATE_FLOOR)), self.sinks, self.window)
-        self.kept.append(kept.mean()[None] if kept.shape[1] == 1 else kept.mean(dim=(0, 2)))  # (H,)
+        # (H,); one head: the plain mean, the reduction per-layer runs have always used (their traces bit for bit)
+        self.kept.append(kept.mean()[None] if kept.shape[1] == 1 else kept.mean(dim=(0, 2)))
 
     def __enter__(self) -> "GatedAttention":
         self.previous = self.model.config._attn_implementation
