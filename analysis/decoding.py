@@ -33,6 +33,7 @@ from scipy import stats
 from adaptive_retention.decoding.defaults import LABELS, LEARNED, METHODS
 from adaptive_retention.io import save_figure, write_atomic
 
+from .aggregate import ci95
 from .paired import mcnemar
 
 KEYS = ["probe", "length", "compression", "method"]
@@ -93,7 +94,8 @@ def learned_table(learned: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
         rivals = {m: g.set_index("sample")["correct"] for m, g in cell[cell.compression.isin([c, 0.0])].groupby("method")}
         per_seed = ours.mean(axis=1)
         if len(per_seed) > 1:  # over training seeds
-            low, high = stats.t.interval(0.95, len(per_seed) - 1, loc=per_seed.mean(), scale=stats.sem(per_seed))
+            half = ci95(per_seed.to_numpy())  # 0 when the seeds agree exactly (scipy's t.interval gives NaN there)
+            low, high = per_seed.mean() - half, per_seed.mean() + half
         else:  # one seed: over its samples, as for a press (it says nothing of another seed)
             low, high = stats.binomtest(int(ours.to_numpy().sum()), ours.shape[1]).proportion_ci(0.95, method="exact")
         row = dict(probe=probe, length=length, compression=c, seeds=len(per_seed), n=ours.shape[1],

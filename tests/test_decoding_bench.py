@@ -1,6 +1,7 @@
 """The decoding bench's pieces without a real model (issue 18): defaults in one place, seeded probes, batching of
 compressed caches, the command line's errors, and the analysis' intervals and paired tests."""
 
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -219,11 +220,14 @@ def test_the_learned_cache_is_compared_over_seeds_and_pairs(tmp_path):
         path = tmp_path / f"passkey-1024-c0.5-s{seed}.tsv"
         pd.DataFrame([r for r in learned if r["train_seed"] == seed]).drop(columns="train_seed").to_csv(path, sep="\t", index=False)
         paths.append(str(path))
+    shutil.copy(paths[0], paths[0].replace("-s0", "-s2"))  # a third seed equal to the first
     row = learned_table(load_learned(paths), pd.DataFrame(cells)).iloc[0]
     assert row.seeds == 2 and row.accuracy == pytest.approx(26 / 30) and row.best_press == "tova"
     assert row.delta_tova == pytest.approx(26 / 30 - 0.5) and row.p_tova == pytest.approx(2 * 0.5 ** 22)  # 22 discordant pairs, all ours
     assert row.delta_full == pytest.approx(26 / 30 - 1) and row.beats_every_press
     assert row.ci_over == "seeds" and row.ci_low == pytest.approx(26 / 30 - 12.706 / 30, abs=1e-3)  # t(1) · sem of 27/30, 25/30
+    twice = learned_table(load_learned([paths[0], paths[0].replace("-s0", "-s2")]), pd.DataFrame(cells)).iloc[0]
+    assert (twice.ci_low, twice.ci_high) == pytest.approx((27 / 30, 27 / 30))  # seeds that agree exactly: a zero-width interval, not NaN
     one = learned_table(load_learned(paths[:1]), pd.DataFrame(cells)).iloc[0]  # one seed: the exact interval over samples
     assert one.ci_over == "samples" and (one.ci_low, one.ci_high) == pytest.approx(stats.binomtest(27, 30).proportion_ci(0.95, "exact"))
     with pytest.raises(ValueError, match="is named"):
