@@ -37,6 +37,8 @@ def cluster(tmp_path_factory):
     finally:
         subprocess.run(["bash", str(SLURM / "stop.sh"), str(state)], env=env, timeout=120)
         assert not (state / "pids").exists()
+        # the stopped cluster's clients fail at once, not after 10 s (every later Snakemake start runs scontrol)
+        assert Path("/etc/slurm/slurm.conf").read_text().splitlines()[-1] == "MessageTimeout=1"
 
 
 def smk(*args, cwd=ROOT):
