@@ -1,6 +1,8 @@
 """The learned KV cache (issue 19): the gated attention against its definition, the learned score in the cache,
-saving and loading the gates."""
+saving and loading the gates, and the diagnostics that read them."""
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -279,3 +281,54 @@ def test_per_kv_head_gates_save_load_and_must_match_the_models_kv_heads(tmp_path
     assert CacheGates.for_model(MODEL)(1, h).shape == (2, 1, 5)
     with pytest.raises(ValueError, match="gates for 3 heads, but the model has 2 KV heads"):
         RetentionCache(MODEL, RetentionPolicy(budget=32, score="learned"), gates=CacheGates(MODEL.config.hidden_size, 3, heads=3))
+
+
+def test_the_layer_swap_diagnostic_swapping_every_layer_is_the_other_cache(tmp_path, capsys):
+    """scripts/layer_swap.py: a row per variant and depth; with one group holding every layer, the learned cache with
+    TOVA's choice there answers exactly as TOVA's cache, and the reverse as the learned cache."""
+    from transformers import AutoTokenizer
+
+    from adaptive_retention.backbones import resolve_model_path
+
+    script = _script("layer_swap")
+    answers = []
+    script.correct = lambda sample, text: answers.append(text) or 1  # every answer counts: the variants' texts are compared
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path("minilm"))
+    folder = tmp_path / "tiny"
+    tiny_llama(layers=2, vocab=len(tokenizer)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(0)
+    CacheGates(64, 2).save(tmp_path / "g.pt")
+    argv = [str(tmp_path / "g.pt"), "--model", str(folder), "--length", "128", "--samples", "5"]
+    assert script.main(argv + ["--group", "2"]) == 0
+    rows = [r.split("\t") for r in capsys.readouterr().out.splitlines()]
+    assert rows[0] == ["gates", "probe", "variant", "sample", "depth", "correct"] and len(rows) == 1 + 4 * 5
+    assert {r[2] for r in rows[1:]} == {"learned", "tova", "learned+tova@0-1", "tova+learned@0-1"}
+    assert {float(r[4]) for r in rows[1:]} == {0, 0.25, 0.5, 0.75, 1} and {r[5] for r in rows[1:]} == {"1"}  # passkey's depths
+    per_sample = [answers[i:i + 4] for i in range(0, len(answers), 4)]  # learned, tova, learned+tova, tova+learned
+    assert len(per_sample) == 5 and all(a[2] == a[1] and a[3] == a[0] for a in per_sample)
+    assert any(a[0] != a[1] for a in per_sample)  # the two scores' caches do answer differently
+    assert script.main(argv + ["--group", "1"]) == 0  # one layer per group: both layers swapped in turn
+    assert {r.split("\t")[2] for r in capsys.readouterr().out.splitlines()[1:]} == {
+        "learned", "tova", "learned+tova@0-0", "learned+tova@1-1", "tova+learned@0-0", "tova+learned@1-1"}
+
+
+def test_the_layer_swap_table_pairs_each_swap_with_the_cache_it_went_into(tmp_path):
+    """analysis.layer_swap: `tova+learned@0-4` is compared with `tova` on the same samples — 12 samples TOVA answers and
+    the swap does not, none the other way: Δ −12, exact McNemar p = 2 × 0.5^12."""
+    from analysis.layer_swap import main, table
+
+    samples = [f"s{i}" for i in range(20)]
+    tova = [1] * 19 + [0]
+    swap = [0] * 12 + [1] * 7 + [0]
+    rows = pd.DataFrame([dict(gates="g.pt", probe="passkey", variant=v, sample=s, depth=0.5, correct=c)
+                         for v, scores in (("learned", [0] * 20), ("tova", tova), ("tova+learned@0-4", swap))
+                         for s, c in zip(samples, scores)])
+    summary = table(rows).set_index("variant")
+    assert summary.loc["tova+learned@0-4", ["correct", "n", "base", "delta"]].tolist() == [7, 20, "tova", -12]
+    assert summary.loc["tova+learned@0-4", "p_value"] == pytest.approx(2 * 0.5 ** 12)
+    assert summary.loc["tova", "base"] == "" and np.isnan(summary.loc["tova", "p_value"])
+    path = tmp_path / "swap.tsv"
+    rows.sample(frac=1, random_state=0).to_csv(path, sep="\t", index=False)  # row order does not matter: pairs by sample
+    assert main([str(path), "--markdown", str(tmp_path / "T.md")]) == 0
+    assert "| tova+learned@0-4 | 7 / 20 | tova | -12 | 0.00049 |" in (tmp_path / "T.md").read_text()

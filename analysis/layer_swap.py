@@ -1,0 +1,58 @@
+"""The layer-swap diagnostic's table (`scripts/layer_swap.py`): per gate set, probe and variant, the samples answered
+correctly, and against the cache it was swapped into (`learned+tova@a-b` against `learned`, `tova+learned@a-b` against
+`tova`) the paired difference with an exact McNemar p over the same samples.
+
+    python -m analysis.layer_swap SWAP.tsv [SWAP.tsv ...] [--markdown OUT.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import pandas as pd
+
+from adaptive_retention.io import write_atomic
+
+from .paired import mcnemar
+
+
+def table(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per (gates, probe, variant): correct, n, its base variant, Δ correct vs the base, McNemar p."""
+    out = []
+    for (gates, probe), group in rows.groupby(["gates", "probe"], sort=False):
+        wide = group.pivot(index="sample", columns="variant", values="correct")
+        for variant in group.variant.unique():
+            base = variant.split("+")[0]
+            a, b = wide[variant].to_numpy(), wide[base].to_numpy()
+            swapped = variant != base
+            out.append(dict(gates=gates, probe=probe, variant=variant, correct=int(a.sum()), n=len(a),
+                            base=base if swapped else "", delta=int(a.sum() - b.sum()) if swapped else 0,
+                            p_value=mcnemar(a, b) if swapped else float("nan")))
+    return pd.DataFrame(out)
+
+
+def markdown(summary: pd.DataFrame) -> str:
+    lines = []
+    for (gates, probe), group in summary.groupby(["gates", "probe"], sort=False):
+        lines += [f"**{probe}**, `{gates}`", "", "| variant | correct | vs | Δ | McNemar p |", "|---|---:|---|---:|---:|"]
+        lines += [f"| {r.variant} | {r.correct} / {r.n} | {r.base} | {r.delta:+d} | {r.p_value:.2g} |" if r.base
+                  else f"| {r.variant} | {r.correct} / {r.n} | | | |" for r in group.itertuples()]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("tables", nargs="+")
+    p.add_argument("--markdown")
+    args = p.parse_args(argv)
+    summary = table(pd.concat([pd.read_csv(t, sep="\t") for t in args.tables], ignore_index=True))
+    text = markdown(summary)
+    if args.markdown:
+        write_atomic(args.markdown, text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
