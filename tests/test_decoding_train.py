@@ -121,8 +121,8 @@ def test_a_nan_loss_stops_with_the_step_named(tmp_path, monkeypatch):
 
     def nan_at_the_seventh(*args, **kwargs):
         calls.append(1)
-        divergence, kept = real(*args, **kwargs)
-        return (divergence * float("nan") if len(calls) == 7 else divergence), kept
+        divergence, kept, ranking = real(*args, **kwargs)
+        return (divergence * float("nan") if len(calls) == 7 else divergence), kept, ranking
 
     monkeypatch.setattr(train_module, "_loss", nan_at_the_seventh)
     with pytest.raises(FloatingPointError, match="at step 6"):
@@ -298,8 +298,8 @@ def test_long_range_focus_weights_each_position_by_what_the_far_context_changes(
     gates = CacheGates.for_model(MODEL, 0.5)
     ids = TRAIN[0][None]
     with torch.no_grad():
-        plain, _ = train_module._loss(MODEL, gates, ids, cfg, sample=False)
-        focused, _ = train_module._loss(MODEL, gates, ids, cfg, sample=False, focus="long_range")
+        plain, _, _ = train_module._loss(MODEL, gates, ids, cfg, sample=False)
+        focused, _, _ = train_module._loss(MODEL, gates, ids, cfg, sample=False, focus="long_range")
         full = MODEL(ids, logits_to_keep=cfg.kl_tokens).logits
         with GatedAttention(MODEL, train_module.ClosedGates(2), cfg.sinks, cfg.window, sample=False):
             local = MODEL(ids, logits_to_keep=cfg.kl_tokens).logits
@@ -345,3 +345,40 @@ def test_the_held_out_comparison_pairs_gate_sets_by_window(tmp_path):
     pd.concat([a, b]).to_csv(path, sep="\t", index=False)
     assert main([str(path), "--markdown", str(tmp_path / "T.md")]) == 0
     assert "| `b.pt` | 8 |" in (tmp_path / "T.md").read_text() and "+0.1000 ± 0.0000" in (tmp_path / "T.md").read_text()
+
+
+def test_the_ranking_loss_teaches_the_first_layers_tovas_choice_and_leaves_the_budget(tmp_path):
+    """rank_weight > 0: the trace logs the ranking loss and it falls; at the end the ranked layer's log α ranks a
+    held-out window nearer TOVA's choice than the same run's without it; the budget is met as before (the loss is
+    blind to a shift of log α). A tiny Llama whose queries are scaled up, so TOVA's attention is not near uniform.
+    rank_layers beyond the model's layers is refused."""
+    import copy
+
+    from adaptive_retention.decoding.cache import attention_modules
+
+    sharp = copy.deepcopy(MODEL)
+    for module in attention_modules(sharp):
+        module.q_proj.weight.data.mul_(100)
+
+    def train(name, **overrides):
+        cfg = TrainConfig(**{**FAST, "steps": 400, **overrides})
+        gates = train_gates(sharp, TRAIN, HELD, cfg, tmp_path / name, quiet=True)
+        return gates, [json.loads(line) for line in (tmp_path / f"{name}.trace.jsonl").read_text().splitlines()], cfg
+
+    ranked_gates, ranked, cfg = train("ranked.pt", rank_weight=1.0, rank_layers=1)
+    plain_gates, plain, _ = train("plain.pt")
+    assert "rank_kl" not in plain[0] and all("rank_kl" in r for r in ranked)
+    first, last = (sum(r["rank_kl"] for r in rows) / 20 for rows in (ranked[:20], ranked[-20:]))
+    assert last < 0.75 * first  # measured 0.58 vs 0.90
+
+    def divergence(gates):
+        with torch.no_grad():
+            return float(train_module._loss(sharp, gates, HELD[0][None], cfg, sample=False, rank=True)[2])
+
+    assert divergence(ranked_gates) < 0.6 * divergence(plain_gates)  # measured 0.91 vs 2.24
+    for rows in (ranked, plain):  # as test_training_meets_its_budget
+        assert abs(sum(r["kept"] for r in rows[-40:]) / 40 - cfg.target(64)) < 0.03
+    with pytest.raises(ValueError, match="rank_layers 3 > the model's 2 layers"):
+        train("bad.pt", steps=1, rank_weight=1.0, rank_layers=3)
+    with pytest.raises(ValueError, match="rank_weight"):
+        TrainConfig(rank_weight=-1.0)

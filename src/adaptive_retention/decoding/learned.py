@@ -127,6 +127,7 @@ class GatedAttention:
         if len(self.attention) != gates.config["layers"]:
             raise ValueError(f"{len(self.attention)} attention modules but gates for {gates.config['layers']} layers")
         self.kept: list[torch.Tensor] = []
+        self.log_alphas: list[torch.Tensor] = []  # each layer's log α (B, H, T), in layer order
 
     @property
     def expected_kept(self) -> torch.Tensor:
@@ -134,6 +135,7 @@ class GatedAttention:
 
     def _gate(self, module, args, kwargs):
         log_alpha = self.gates(module.layer_idx, hook_hidden_states(args, kwargs))          # (B, H, T)
+        self.log_alphas.append(log_alpha)
         if self.gate == "sigmoid":
             z = torch.sigmoid(log_alpha)
             kept = z[..., self.sinks:]
@@ -148,7 +150,7 @@ class GatedAttention:
         self.previous = self.model.config._attn_implementation
         self.model.set_attn_implementation(ATTENTION)
         self.hooks = [m.register_forward_pre_hook(self._gate, with_kwargs=True) for m in self.attention]
-        self.kept = []
+        self.kept, self.log_alphas = [], []
         return self
 
     def __exit__(self, *exc) -> None:

@@ -11,7 +11,9 @@ the step; `capacity_weight` > 0 instead: a fixed weight on the kept fraction, TR
 kept fraction of the gated tokens is what the inference budget leaves them: (M − sinks − window) / (T − sinks − window),
 M = int(T (1 − compression)). `kl_focus: long_range` weights each scored position by KL(full ‖ the model seeing only
 sinks and window) there — the positions where the far context matters, which a cache exists for. `init_gates`
-starts from trained gates (then `warmup_steps: 0`: they already meet a budget). `copy_spans`: that share of the
+starts from trained gates (then `warmup_steps: 0`: they already meet a budget). `rank_weight` > 0 adds a ranking
+loss on the first `rank_layers` layers' scorers toward TOVA's choice there (`rank_divergence`): where the layer-swap
+diagnostic found passkey lost (measurements/decoding-learned/README.md, session 16). `copy_spans`: that share of the
 steps' windows repeat one of their spans in the scored tail (`corpus.with_copy`, recall pressure). Every `eval_every` steps the held-out windows' KL under deterministic gates
 is logged, and their recall KL: the KL on the predictable tokens of a copied span (the same copy per held-out window
 whatever the run's settings, so runs compare).
@@ -32,8 +34,10 @@ from tqdm import tqdm
 
 from ..budget import DualController
 from ..io import atomic_path, write_atomic
+from .cache import RetentionCache, RetentionPolicy
 from .corpus import with_copy
 from .learned import CacheGates, GatedAttention
+from .scores import SCORES
 from .train_config import TrainConfig
 
 
@@ -59,20 +63,41 @@ class ClosedGates:
         return hidden_states.new_full((hidden_states.shape[0], 1, hidden_states.shape[1]), -1e4, dtype=torch.float32)
 
 
+def rank_divergence(teacher: RetentionCache, log_alphas: list[torch.Tensor], cfg: TrainConfig) -> torch.Tensor:
+    """The ranking loss: over the first `rank_layers` layers, the mean KL(TOVA's attention from the window's last
+    query, normalised over the gated entries ‖ softmax of their log α) — the choice TOVA makes there, taught to a score
+    fixed at creation (ToP's ranking distillation, Li et al. 2023). Shift-free in log α, so the budget is untouched."""
+    terms = []
+    for layer, log_alpha in zip(teacher.layers[:cfg.rank_layers], log_alphas):                 # log α (B, H, T)
+        target = SCORES["tova"](keys=layer.keys, positions=layer.positions, queries=layer.queries,
+                                query_positions=layer.query_positions)                         # (B, Hkv, T)
+        if log_alpha.shape[1] == 1:
+            target = target.mean(dim=1, keepdim=True)
+        gated = slice(cfg.sinks, target.shape[-1] - cfg.window)
+        t = target[..., gated].float()
+        t = t / t.sum(dim=-1, keepdim=True).clamp(min=1e-12)
+        log_q = log_alpha[..., gated].float().log_softmax(dim=-1)
+        terms.append((t * (t.clamp(min=1e-12).log() - log_q)).sum(dim=-1).mean())
+    return torch.stack(terms).mean()
+
+
 def _loss(model, gates, ids: torch.Tensor, cfg: TrainConfig, sample: bool, scored: slice = slice(None),
-          focus: str = "all") -> tuple[torch.Tensor, torch.Tensor]:
-    """(KL, expected kept per layer) on one batch of windows (B, T); `scored` picks among the last kl_tokens
-    positions; focus "long_range" weights each position by KL(full ‖ local), where the far context matters (LongPPL's
-    key tokens, Fang et al. 2024)."""
+          focus: str = "all", rank: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """(KL, expected kept per layer, ranking loss or None) on one batch of windows (B, T); `scored` picks among the
+    last kl_tokens positions; focus "long_range" weights each position by KL(full ‖ local), where the far context
+    matters (LongPPL's key tokens, Fang et al. 2024); rank: the teacher's pass records what TOVA reads
+    (`rank_divergence`)."""
     with torch.no_grad():
-        teacher = model(ids, logits_to_keep=cfg.kl_tokens).logits[:, scored]
+        cache = RetentionCache(model, RetentionPolicy(budget=None, score="streaming_llm"), observe=("tova",)) if rank else None
+        teacher = model(ids, cache=cache, logits_to_keep=cfg.kl_tokens).logits[:, scored]
         weight = None
         if focus == "long_range":
             with GatedAttention(model, ClosedGates(gates.config["layers"]), cfg.sinks, cfg.window, sample=False):
                 weight = kl_per_position(teacher, model(ids, logits_to_keep=cfg.kl_tokens).logits[:, scored])
     with GatedAttention(model, gates, cfg.sinks, cfg.window, gate=cfg.gate, sample=sample) as gated:
         student = model(ids, logits_to_keep=cfg.kl_tokens).logits[:, scored]
-    return kl(teacher, student, weight), gated.expected_kept
+    ranking = rank_divergence(cache, gated.log_alphas, cfg) if rank else None
+    return kl(teacher, student, weight), gated.expected_kept, ranking
 
 
 def _copied(window: torch.Tensor, cfg: TrainConfig, generator: torch.Generator) -> tuple[torch.Tensor, slice]:
@@ -89,7 +114,7 @@ def held_out_rows(model, gates, windows: list[torch.Tensor], cfg: TrainConfig, q
     every gate set meets the same copies (`decode-heldout` compares gate sets window by window)."""
     rows = []
     for i, w in enumerate(tqdm(windows, desc="held-out windows", disable=quiet)):
-        divergence, kept = _loss(model, gates, w[None].to(model.device), cfg, sample=False)
+        divergence, kept, _ = _loss(model, gates, w[None].to(model.device), cfg, sample=False)
         ids, scored = _copied(w, cfg, torch.Generator().manual_seed(i))
         recall = _loss(model, gates, ids[None].to(model.device), cfg, sample=False, scored=scored)[0]
         rows.append(dict(kl=float(divergence), kept=float(kept.mean()), recall_kl=float(recall)))
@@ -124,6 +149,8 @@ def train_gates(model, train: list[torch.Tensor], held_out: list[torch.Tensor], 
             raise ValueError(f"init_gates {cfg.init_gates} holds gates for {start_from.config}, not this model's "
                              f"{gates.config} (gate_scope {cfg.gate_scope})")
         gates.load_state_dict(start_from.state_dict())
+    if cfg.rank_weight > 0 and cfg.rank_layers > gates.config["layers"]:
+        raise ValueError(f"rank_layers {cfg.rank_layers} > the model's {gates.config['layers']} layers")
     constraints = gates.config["layers"] * gates.config["heads"]  # a kept fraction per layer (and KV head)
     optimiser = torch.optim.AdamW(gates.parameters(), lr=cfg.lr, weight_decay=0.0)
     controller = DualController([cfg.target(length)] * constraints, eta=cfg.eta, warmup_steps=cfg.warmup_steps,
@@ -150,12 +177,13 @@ def train_gates(model, train: list[torch.Tensor], held_out: list[torch.Tensor], 
         if float(torch.rand(1, generator=draw)) < cfg.copy_spans:
             ids, _ = _copied(ids, cfg, draw)
         ids = ids[None].to(model.device)
-        divergence, kept = _loss(model, gates, ids, cfg, sample=cfg.gate == "hard_concrete", focus=cfg.kl_focus)
+        divergence, kept, ranking = _loss(model, gates, ids, cfg, sample=cfg.gate == "hard_concrete", focus=cfg.kl_focus,
+                                          rank=cfg.rank_weight > 0)
         if cfg.capacity_weight > 0:
             capacity = cfg.capacity_weight * kept.sum()
         else:
             capacity = controller.penalty(kept)
-        loss = divergence + capacity
+        loss = divergence + capacity + (cfg.rank_weight * ranking if ranking is not None else 0)
         kept_now = kept.detach()
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss is {float(loss.detach())} at step {step} (KL {float(divergence.detach())}); "
@@ -167,6 +195,8 @@ def train_gates(model, train: list[torch.Tensor], held_out: list[torch.Tensor], 
         row = dict(step=step, kl=round(float(divergence.detach()), 6), kept=round(float(kept_now.mean()), 5),
                    kept_min=round(float(kept_now.min()), 5), kept_max=round(float(kept_now.max()), 5),
                    target=round(float(controller.current_targets().mean()), 5), lam=round(float(lambdas.mean()), 6))
+        if ranking is not None:
+            row["rank_kl"] = round(float(ranking.detach()), 6)
         if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
             row["held_out_kl"], row["held_out_kept"], row["held_out_recall_kl"] = (
                 round(v, 6) for v in held_out_kl(model, gates, held, cfg))

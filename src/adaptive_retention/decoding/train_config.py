@@ -41,6 +41,8 @@ class TrainConfig:
     copy_spans: float = 0.0  # share of training windows whose scored tail repeats an earlier span (recall pressure)
     copy_length: int = 32  # tokens per repeated span
     kl_focus: str = "all"  # "long_range": weight each scored position by KL(full ‖ sinks + window only) there
+    rank_weight: float = 0.0  # > 0: a ranking loss on the first rank_layers layers' scorers toward TOVA's choice there
+    rank_layers: int = 5  # how many layers, from the first, the ranking loss teaches
     init_gates: str = ""  # gates (.pt, or a run's .ckpt) to start from; "" = fresh gates at init_keep
     eval_every: int = 50
     checkpoint_every: int = 25
@@ -54,10 +56,12 @@ class TrainConfig:
             check_choice(name, getattr(self, name), allowed)
         if self.init_gates and not Path(self.init_gates).is_file():
             raise ValueError(f"init_gates: no gates file at {self.init_gates}")
-        for name in ("capacity_weight", "eta", "quadratic"):
+        for name in ("capacity_weight", "eta", "quadratic", "rank_weight"):
             value = getattr(self, name)
             if value < 0 or not math.isfinite(value):
                 raise ValueError(f"{name} must be a finite number ≥ 0, got {value}")
+        if self.rank_layers < 1:
+            raise ValueError(f"rank_layers counts layers from the first; it must be ≥ 1, got {self.rank_layers}")
         if not 0 <= self.copy_spans <= 1:
             raise ValueError(f"copy_spans is a share of the training windows, in [0, 1]; got {self.copy_spans}")
         if not 2 <= self.copy_length <= self.kl_tokens:
