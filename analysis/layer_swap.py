@@ -17,15 +17,19 @@ from .paired import mcnemar
 
 
 def table(rows: pd.DataFrame) -> pd.DataFrame:
-    """One row per (gates, probe, variant): correct, n, its base variant, Δ correct vs the base, McNemar p."""
+    """One row per (run, variant): correct, n, its base variant, Δ correct vs the base, McNemar p. A run: one
+    `source` file when the rows carry it (two runs may share gates and probe, swapping in different scores), else one
+    (gates, probe)."""
     out = []
-    for (gates, probe), group in rows.groupby(["gates", "probe"], sort=False):
+    keys = ["source", "gates", "probe"] if "source" in rows else ["gates", "probe"]
+    for key, group in rows.groupby(keys, sort=False):
+        gates, probe = key[-2:]
         wide = group.pivot(index="sample", columns="variant", values="correct")
         for variant in group.variant.unique():
             base = variant.split("+")[0]
             a, b = wide[variant].to_numpy(), wide[base].to_numpy()
             swapped = variant != base
-            out.append(dict(gates=gates, probe=probe, variant=variant, correct=int(a.sum()), n=len(a),
+            out.append(dict(run=key[0], gates=gates, probe=probe, variant=variant, correct=int(a.sum()), n=len(a),
                             base=base if swapped else "", delta=int(a.sum() - b.sum()) if swapped else 0,
                             p_value=mcnemar(a, b) if swapped else float("nan")))
     return pd.DataFrame(out)
@@ -33,7 +37,8 @@ def table(rows: pd.DataFrame) -> pd.DataFrame:
 
 def markdown(summary: pd.DataFrame) -> str:
     lines = []
-    for (gates, probe), group in summary.groupby(["gates", "probe"], sort=False):
+    for run, group in summary.groupby("run", sort=False):
+        gates, probe = group.gates.iloc[0], group.probe.iloc[0]
         lines += [f"**{probe}**, `{gates}`", "", "| variant | correct | vs | Δ | McNemar p |", "|---|---:|---|---:|---:|"]
         lines += [f"| {r.variant} | {r.correct} / {r.n} | {r.base} | {r.delta:+d} | {r.p_value:.2g} |" if r.base
                   else f"| {r.variant} | {r.correct} / {r.n} | | | |" for r in group.itertuples()]
@@ -46,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("tables", nargs="+")
     p.add_argument("--markdown")
     args = p.parse_args(argv)
-    summary = table(pd.concat([pd.read_csv(t, sep="\t") for t in args.tables], ignore_index=True))
+    summary = table(pd.concat([pd.read_csv(t, sep="\t").assign(source=t) for t in args.tables], ignore_index=True))
     text = markdown(summary)
     if args.markdown:
         write_atomic(args.markdown, text)

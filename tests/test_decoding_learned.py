@@ -330,5 +330,8 @@ def test_the_layer_swap_table_pairs_each_swap_with_the_cache_it_went_into(tmp_pa
     assert summary.loc["tova", "base"] == "" and np.isnan(summary.loc["tova", "p_value"])
     path = tmp_path / "swap.tsv"
     rows.sample(frac=1, random_state=0).to_csv(path, sep="\t", index=False)  # row order does not matter: pairs by sample
-    assert main([str(path), "--markdown", str(tmp_path / "T.md")]) == 0
-    assert "| tova+learned@0-4 | 7 / 20 | tova | -12 | 0.00049 |" in (tmp_path / "T.md").read_text()
+    other = tmp_path / "swap-random.tsv"  # a second run on the same gates and probe, another score swapped in
+    rows.replace({"variant": {"tova": "random", "tova+learned@0-4": "random+learned@0-4"}}).to_csv(other, sep="\t", index=False)
+    assert main([str(path), str(other), "--markdown", str(tmp_path / "T.md")]) == 0
+    text = (tmp_path / "T.md").read_text()
+    assert "| tova+learned@0-4 | 7 / 20 | tova | -12 | 0.00049 |" in text and "| random+learned@0-4 | 7 / 20 | random | -12 |" in text
