@@ -284,7 +284,7 @@ def test_per_kv_head_gates_save_load_and_must_match_the_models_kv_heads(tmp_path
 
 
 def test_the_layer_swap_diagnostic_swapping_every_layer_is_the_other_cache(tmp_path, capsys):
-    """scripts/layer_swap.py: a row per variant and depth; with one group holding every layer, the learned cache with
+    """scripts/layer_swap.py: a row per variant and sample; with one group holding every layer, the learned cache with
     TOVA's choice there answers exactly as TOVA's cache, and the reverse as the learned cache."""
     from transformers import AutoTokenizer
 
