@@ -20,7 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from learned_ranks import answer_positions, probe_arguments  # noqa: E402  (a sibling script)
 
-from adaptive_retention.decoding.bench import FULL  # noqa: E402
+from adaptive_retention.decoding.bench import FULL, prefilled  # noqa: E402
 from adaptive_retention.decoding.cache import RetentionCache, RetentionPolicy, attention_modules  # noqa: E402
 from adaptive_retention.decoding.defaults import LEARNED, SINKS, WINDOW, budget_for  # noqa: E402
 from adaptive_retention.decoding.learned import CacheGates  # noqa: E402
@@ -68,10 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         context, positions = answer_positions(tokenizer, context_text, sample.answers, add_special_tokens=True)  # as the bench
         context, answer = context.to(model.device), set(positions)
         question = tokenizer(question_text, add_special_tokens=False, return_tensors="pt").input_ids.to(model.device)
-        full = RetentionCache(model, RetentionPolicy(budget=None, score="streaming_llm"), observe=(args.press, LEARNED),
-                              gates=gates)
-        with torch.no_grad():
-            model(context, cache=full, logits_to_keep=1)
+        full = prefilled(model, context, (args.press, LEARNED), gates)
         budget = budget_for(context.shape[1], args.compression, SINKS + WINDOW)
         for method, policy in ((FULL, full.policy), (args.press, RetentionPolicy(budget, args.press)),
                                (LEARNED, RetentionPolicy(budget, LEARNED))):

@@ -13,29 +13,30 @@ other score's choice in layers a..b) and `<other>+learned@a-b` — paired over t
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 from pathlib import Path
 
-import torch
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).parent))
 from learned_ranks import probe_arguments  # noqa: E402  (a sibling script)
 
-from adaptive_retention.decoding.bench import greedy, stack, whitespace_tokens  # noqa: E402
+from adaptive_retention.decoding.bench import greedy, prefilled, prompt_ids, stack, whitespace_tokens  # noqa: E402
 from adaptive_retention.decoding.cache import RetentionCache, RetentionPolicy  # noqa: E402
 from adaptive_retention.decoding.defaults import LEARNED, SINKS, WINDOW, budget_for  # noqa: E402
 from adaptive_retention.decoding.learned import CacheGates  # noqa: E402
 from adaptive_retention.decoding.models import load_causal_lm  # noqa: E402
-from adaptive_retention.decoding.probes import correct, make_probe, prompt_parts  # noqa: E402
+from adaptive_retention.decoding.probes import correct, make_probe  # noqa: E402
 from adaptive_retention.decoding.scores import check_score  # noqa: E402
 
 
 def swapped(base: RetentionCache, other: RetentionCache, layers: range) -> RetentionCache:
-    """`base` with `other`'s layers in `layers` (both cut to the same budget: every layer keeps its size)."""
-    for i in layers:
-        base.layers[i] = other.layers[i]
-    return base
+    """A copy of `base` holding `other`'s layers in `layers` (both cut to the same budget: every layer keeps its size).
+    The layers are shared, not cloned: `greedy` reads them through `stack`, which writes only its own."""
+    swap = copy.copy(base)
+    swap.layers = [other.layers[i] if i in layers else layer for i, layer in enumerate(base.layers)]
+    return swap
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,20 +53,15 @@ def main(argv: list[str] | None = None) -> int:
     eos, (newline, blank) = {tokenizer.eos_token_id} - {None}, whitespace_tokens(tokenizer)
     print("gates\tprobe\tvariant\tsample\tdepth\tcorrect")
     for sample in tqdm(make_probe(args.probe, tokenizer, args.length, args.samples, args.seed), desc="samples"):
-        context_text, question_text = prompt_parts(sample, tokenizer)
-        context = tokenizer(context_text, return_tensors="pt").input_ids.to(model.device)
-        question = tokenizer(question_text, add_special_tokens=False, return_tensors="pt").input_ids.to(model.device)
-        full = RetentionCache(model, RetentionPolicy(budget=None, score="streaming_llm"), observe=(LEARNED, args.other),
-                              gates=gates)
-        with torch.no_grad():
-            model(context, cache=full, logits_to_keep=1)
+        context, question = prompt_ids(sample, tokenizer, model.device)
+        full = prefilled(model, context, (LEARNED, args.other), gates)
         budget = budget_for(context.shape[1], args.compression, SINKS + WINDOW)
-        cut = lambda score: full.compressed(RetentionPolicy(budget, score, SINKS, WINDOW))
-        variants = {LEARNED: cut(LEARNED), args.other: cut(args.other)}
+        learned, other = (full.compressed(RetentionPolicy(budget, score, SINKS, WINDOW)) for score in (LEARNED, args.other))
+        variants = {LEARNED: learned, args.other: other}
         for g in groups:
             tag = f"{g.start}-{g.stop - 1}"
-            variants[f"{LEARNED}+{args.other}@{tag}"] = swapped(cut(LEARNED), cut(args.other), g)
-            variants[f"{args.other}+{LEARNED}@{tag}"] = swapped(cut(args.other), cut(LEARNED), g)
+            variants[f"{LEARNED}+{args.other}@{tag}"] = swapped(learned, other, g)
+            variants[f"{args.other}+{LEARNED}@{tag}"] = swapped(other, learned, g)
         for name, cache in variants.items():
             answer = greedy(model, stack([cache], model), question, sample.max_new_tokens, eos, newline, blank)[0]
             hit = int(correct(sample, tokenizer.decode(answer, skip_special_tokens=True)))

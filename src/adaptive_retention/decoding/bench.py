@@ -40,6 +40,22 @@ def stack(caches: list[RetentionCache], model) -> RetentionCache:
     return stacked
 
 
+def prompt_ids(sample: Sample, tokenizer, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(context (1, T), question (1, q)) token ids: what is prefilled and compressed, and what is asked after it."""
+    context_text, question_text = prompt_parts(sample, tokenizer)
+    context = tokenizer(context_text, return_tensors="pt").input_ids.to(device)
+    return context, tokenizer(question_text, add_special_tokens=False, return_tensors="pt").input_ids.to(device)
+
+
+@torch.no_grad()
+def prefilled(model, context: torch.Tensor, observe: tuple[str, ...], gates=None) -> RetentionCache:
+    """The context read into a full cache that records what each score in `observe` reads: every (score,
+    compression) is then a `compressed` copy of it."""
+    full = RetentionCache(model, RetentionPolicy(budget=None, score="streaming_llm"), observe=observe, gates=gates)
+    model(context, cache=full, logits_to_keep=1)
+    return full
+
+
 @torch.no_grad()
 def greedy(model, cache: RetentionCache, question: torch.Tensor, new_tokens: int, eos: set[int],
            newline: set[int], blank: set[int]) -> list[list[int]]:
@@ -98,14 +114,9 @@ def run_cell(model, tokenizer, samples: list[Sample], out: str | os.PathLike, me
         for index, sample in enumerate(tqdm(samples, desc=out.stem, disable=quiet)):
             if sample.id in done:
                 continue
-            context_text, question_text = prompt_parts(sample, tokenizer)
-            context = tokenizer(context_text, return_tensors="pt").input_ids.to(model.device)
-            question = tokenizer(question_text, add_special_tokens=False, return_tensors="pt").input_ids.to(model.device)
+            context, question = prompt_ids(sample, tokenizer, model.device)
             tokens = context.shape[1]
-            full = RetentionCache(model, RetentionPolicy(budget=None, score="streaming_llm"), observe=tuple(methods),
-                                  gates=gates)
-            with torch.no_grad():
-                model(context, cache=full, logits_to_keep=1)
+            full = prefilled(model, context, tuple(methods), gates)
             base = dict(probe=sample.probe, length=length or tokens, tokens=tokens, sample=sample.id, depth=sample.depth)
             runs = [(FULL, 0.0, tokens, [full.compressed(full.policy)])] if full_row else []
             for c in compressions:
