@@ -29,7 +29,7 @@ COLUMNS = ("probe", "length", "tokens", "sample", "depth", "method", "compressio
 
 def stack(caches: list[RetentionCache], model) -> RetentionCache:
     """One batch from caches of equal size (each of batch 1); it evicts nothing more."""
-    stacked = RetentionCache(model, RetentionPolicy(budget=None, score="streaming_llm"))
+    stacked = RetentionCache.full(model)
     for i, layer in enumerate(stacked.layers):
         parts = [c.layers[i] for c in caches]
         layer.lazy_initialization(parts[0].keys, parts[0].values)
@@ -51,7 +51,7 @@ def prompt_ids(sample: Sample, tokenizer, device) -> tuple[torch.Tensor, torch.T
 def prefilled(model, context: torch.Tensor, observe: tuple[str, ...], gates=None) -> RetentionCache:
     """The context read into a full cache that records what each score in `observe` reads: every (score,
     compression) is then a `compressed` copy of it."""
-    full = RetentionCache(model, RetentionPolicy(budget=None, score="streaming_llm"), observe=observe, gates=gates)
+    full = RetentionCache.full(model, observe, gates)
     model(context, cache=full, logits_to_keep=1)
     return full
 

@@ -45,6 +45,9 @@ class RetentionPolicy:
             raise ValueError(f"budget {self.budget} cannot hold {self.sinks} sinks + a window of {self.window}")
 
 
+KEEP_ALL = RetentionPolicy(budget=None, score="streaming_llm")  # the full cache (its score records nothing)
+
+
 class RetentionLayer(DynamicLayer):
     """One layer's entries, their true positions and what the scores read (recent queries, attention received)."""
 
@@ -106,6 +109,12 @@ class RetentionCache(Cache):
     to record (a full-cache prefill that several policies will later compress: `compressed`). Score "learned"
     reads `gates` (`decoding.learned.CacheGates`), run on each token's hidden state as it enters the cache; with
     per-KV-head gates the learned score keeps each head's own entries (per_head), whatever the policy says."""
+
+    @classmethod
+    def full(cls, model: nn.Module, observe: tuple[str, ...] = (), gates=None) -> RetentionCache:
+        """A cache that keeps every entry and records what `observe`'s scores (and `gates`) read: the prefill that
+        compressed variants copy, the teacher a trained cache is measured against."""
+        return cls(model, KEEP_ALL, observe, gates)
 
     def __init__(self, model: nn.Module, policy: RetentionPolicy, observe: tuple[str, ...] = (), gates=None):
         install(model)

@@ -15,7 +15,7 @@ import torch
 from tqdm import tqdm
 
 from .bench import FULL
-from .cache import RetentionCache, RetentionPolicy
+from .cache import KEEP_ALL, RetentionCache, RetentionPolicy
 from .defaults import budget_for
 
 COST_COLUMNS = ("length", "method", "compression", "budget", "cache_mib", "memory_ratio", "ms_per_token", "time_ratio")
@@ -40,9 +40,9 @@ def decode_cost(model, vocab: int, lengths: list[int], methods: list[str], compr
     generator = torch.Generator().manual_seed(seed)
     for length in lengths:
         context = torch.randint(0, vocab, (1, length), generator=generator).to(model.device)
-        full = RetentionCache(model, RetentionPolicy(budget=None, score="streaming_llm"), observe=tuple(methods), gates=gates)
+        full = RetentionCache.full(model, tuple(methods), gates)
         model(context, cache=full, logits_to_keep=1)
-        variants = [(FULL, 0.0, RetentionPolicy(budget=None, score="streaming_llm"))]
+        variants = [(FULL, 0.0, KEEP_ALL)]
         variants += [(m, c, RetentionPolicy(budget_for(length, c, sinks + window), m, sinks, window))
                      for c in compressions for m in methods]
         times = {v[:2]: [] for v in variants}

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from ..data import read_jsonl
 from ..io import write_atomic
 from .bench import FULL, tsv
-from .cache import RetentionCache, RetentionPolicy
+from .cache import KEEP_ALL, RetentionCache, RetentionPolicy
 from .defaults import budget_for
 
 SOURCES = {"arxiv": ("arxiv-unarxive-sample/test.jsonl.gz", "text", "arxiv_id"),
@@ -62,7 +62,7 @@ def run_perplexity(model, tokenizer, data_dir, sources: list[str], length: int, 
     rows = []
     for source in sources:
         for doc_id, ids in tqdm(documents(data_dir, source, tokenizer, length, n), desc=f"perplexity {source}", disable=quiet):
-            full = token_nll(model, ids, RetentionPolicy(budget=None, score="streaming_llm"), chunk)
+            full = token_nll(model, ids, KEEP_ALL, chunk)
             for c in compressions:
                 budget = budget_for(length, c, sinks + window)
                 scored = slice(budget - 1, None)  # predictions of tokens at positions ≥ M

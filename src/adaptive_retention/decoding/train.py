@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from ..budget import DualController
 from ..io import atomic_path, write_atomic
-from .cache import RetentionCache, RetentionPolicy
+from .cache import RetentionCache
 from .corpus import with_copy
 from .learned import CacheGates, GatedAttention
 from .scores import SCORES
@@ -88,7 +88,7 @@ def _loss(model, gates, ids: torch.Tensor, cfg: TrainConfig, sample: bool, score
     matters (LongPPL's key tokens, Fang et al. 2024); rank: the teacher's pass records what TOVA reads
     (`rank_divergence`)."""
     with torch.no_grad():
-        cache = RetentionCache(model, RetentionPolicy(budget=None, score="streaming_llm"), observe=("tova",)) if rank else None
+        cache = RetentionCache.full(model, observe=("tova",)) if rank else None
         teacher = model(ids, cache=cache, logits_to_keep=cfg.kl_tokens).logits[:, scored]
         weight = None
         if focus == "long_range":
