@@ -335,3 +335,30 @@ def test_the_layer_swap_table_pairs_each_swap_with_the_cache_it_went_into(tmp_pa
     assert main([str(path), str(other), "--markdown", str(tmp_path / "T.md")]) == 0
     text = (tmp_path / "T.md").read_text()
     assert "| tova+learned@0-4 | 7 / 20 | tova | -12 | 0.00049 |" in text and "| random+learned@0-4 | 7 / 20 | random | -12 |" in text
+
+
+def test_the_gate_sets_table_pairs_each_file_with_the_reference_by_sample(tmp_path):
+    """analysis.gate_sets: each file's learned rows are one system named by the file, a press in a file is
+    `<file>:<method>`; the rank gates answer 10 samples stage 1 misses and lose none: Δ +10, p = 2 × 0.5^10. Files in
+    any row order pair by sample; a file over other samples is refused, naming it."""
+    from analysis.gate_sets import main
+
+    def bench(name, scores, method="learned", samples=range(20)):
+        rows = pd.DataFrame([dict(probe="passkey", length=1024, tokens=1000, sample=s, depth=0.5, method=method,
+                                  compression=0.5, budget=512, correct=c, answer="x") for s, c in zip(samples, scores)])
+        rows.sample(frac=1, random_state=len(name)).to_csv(tmp_path / name, sep="\t", index=False)
+        return str(tmp_path / name)
+
+    stage1 = bench("stage1.tsv", [1] * 4 + [0] * 16)
+    pd.concat([pd.read_csv(stage1, sep="\t"), pd.read_csv(bench("t.tsv", [1] * 19 + [0], "tova"), sep="\t")]).to_csv(
+        stage1, sep="\t", index=False)
+    rank = bench("rank.tsv", [1] * 14 + [0] * 6)
+    assert main([stage1, rank, "--markdown", str(tmp_path / "T.md")]) == 0
+    text = (tmp_path / "T.md").read_text()
+    assert "| stage1 | 4 / 20 | reference | |" in text and "| stage1:tova | 19 / 20 | +15 |" in text
+    assert f"| rank | 14 / 20 | +10 | {2 * 0.5 ** 10:.2g} |" in text
+    assert main([stage1, rank, "--reference", "stage1:tova"]) == 0
+    with pytest.raises(ValueError, match="'other'.*different samples"):
+        main([stage1, bench("other.tsv", [1] * 20, samples=range(1, 21))])
+    with pytest.raises(ValueError, match="reference 'nope'"):
+        main([stage1, "--reference", "nope"])

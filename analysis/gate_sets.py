@@ -1,0 +1,79 @@
+"""Several learned gate sets (and presses) scored on the same probe samples: per system the samples answered
+correctly, and against a reference system the paired difference with an exact McNemar p — how a training variant is
+chosen on calibration samples (probe seed 7) before the bench's own samples (seed 0) are touched.
+
+A system is one file's `learned` rows, named by the file's stem, or a press's rows in it, named `<stem>:<method>`.
+Every system must hold the same (probe, length, compression, sample) rows as the reference.
+
+    python -m analysis.gate_sets BENCH.tsv [BENCH.tsv ...] [--reference NAME] [--markdown OUT.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from adaptive_retention.decoding.scores import LEARNED
+from adaptive_retention.io import write_atomic
+
+from .paired import mcnemar
+
+KEY = ["probe", "length", "compression", "sample"]
+
+
+def systems(paths: list[str]) -> dict[str, pd.Series]:
+    """Name → correct (0/1) indexed by KEY, for every (file, method) in the decode-bench TSVs."""
+    out = {}
+    for path in paths:
+        rows = pd.read_csv(path, sep="\t")
+        stem = Path(path).name.removesuffix(".tsv")
+        for method, group in rows.groupby("method", sort=False):
+            name = stem if method == LEARNED else f"{stem}:{method}"
+            if name in out:
+                raise ValueError(f"{path}: system {name!r} twice (two files with one name?)")
+            out[name] = group.set_index(KEY)["correct"].astype(int).sort_index()
+    return out
+
+
+def table(found: dict[str, pd.Series], reference: str) -> pd.DataFrame:
+    """One row per system: correct, n, Δ correct against the reference and its exact McNemar p over the same samples."""
+    if reference not in found:
+        raise ValueError(f"reference {reference!r} is not one of the systems {sorted(found)}")
+    ref = found[reference]
+    out = []
+    for name, correct in found.items():
+        if not correct.index.equals(ref.index):
+            raise ValueError(f"{name!r} and the reference {reference!r} hold different samples; pair only like with like")
+        other = name != reference
+        out.append(dict(system=name, correct=int(correct.sum()), n=len(correct),
+                        delta=int(correct.sum() - ref.sum()) if other else 0,
+                        p_value=mcnemar(correct.to_numpy(), ref.to_numpy()) if other else float("nan")))
+    return pd.DataFrame(out)
+
+
+def markdown(summary: pd.DataFrame, reference: str) -> str:
+    lines = [f"| system | correct | Δ vs {reference} | McNemar p |", "|---|---:|---:|---:|"]
+    lines += [f"| {r.system} | {r.correct} / {r.n} | {r.delta:+d} | {r.p_value:.2g} |" if r.system != reference
+              else f"| {r.system} | {r.correct} / {r.n} | reference | |" for r in summary.itertuples()]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("tables", nargs="+", help="decode-bench TSVs scored on the same samples")
+    p.add_argument("--reference", help="the system the others are paired against (default: the first file's learned rows)")
+    p.add_argument("--markdown")
+    args = p.parse_args(argv)
+    found = systems(args.tables)
+    reference = args.reference or next(iter(found))
+    text = markdown(table(found, reference), reference)
+    if args.markdown:
+        write_atomic(args.markdown, text)
+    print(text, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
