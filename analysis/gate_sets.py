@@ -2,7 +2,8 @@
 correctly, and against a reference system the paired difference with an exact McNemar p — how a training variant is
 chosen on calibration samples (probe seed 7) before the bench's own samples (seed 0) are touched.
 
-A system is one file's `learned` rows, named by the file's stem, or a press's rows in it, named `<stem>:<method>`.
+A system is one file's `learned` rows, named by the file's stem (`<folder>/<stem>` when an earlier file has that stem),
+or a press's rows in it, named `<stem>:<method>`.
 Every system must hold the same (probe, length, compression, sample) rows as the reference.
 
     python -m analysis.gate_sets BENCH.tsv [BENCH.tsv ...] [--reference NAME] [--markdown OUT.md]
@@ -29,10 +30,12 @@ def systems(paths: list[str]) -> dict[str, pd.Series]:
     for path in paths:
         rows = pd.read_csv(path, sep="\t")
         stem = Path(path).name.removesuffix(".tsv")
+        if any(name.split(":")[0] == stem for name in out):  # the same file name in two folders: name both by folder
+            stem = f"{Path(path).parent.name}/{stem}"
         for method, group in rows.groupby("method", sort=False):
             name = stem if method == LEARNED else f"{stem}:{method}"
             if name in out:
-                raise ValueError(f"{path}: system {name!r} twice (two files with one name?)")
+                raise ValueError(f"{path}: system {name!r} twice (name the files apart)")
             out[name] = group.set_index(KEY)["correct"].astype(int).sort_index()
     return out
 

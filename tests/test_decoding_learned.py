@@ -362,3 +362,12 @@ def test_the_gate_sets_table_pairs_each_file_with_the_reference_by_sample(tmp_pa
         main([stage1, bench("other.tsv", [1] * 20, samples=range(1, 21))])
     with pytest.raises(ValueError, match="reference 'nope'"):
         main([stage1, "--reference", "nope"])
+    (tmp_path / "s16").mkdir()  # one bench file name per probe and seed: a second folder's is named by its folder
+    (tmp_path / "s16" / "rank.tsv").write_text((tmp_path / "rank.tsv").read_text())
+    assert main([stage1, rank, str(tmp_path / "s16" / "rank.tsv"), "--markdown", str(tmp_path / "T.md")]) == 0
+    assert "| s16/rank | 14 / 20 | +10 |" in (tmp_path / "T.md").read_text()
+    for top in ("a", "b"):  # two folders of one name: no name tells them apart
+        (tmp_path / top / "s16").mkdir(parents=True)
+        (tmp_path / top / "s16" / "rank.tsv").write_text((tmp_path / "rank.tsv").read_text())
+    with pytest.raises(ValueError, match="'s16/rank' twice"):
+        main([rank, str(tmp_path / "a" / "s16" / "rank.tsv"), str(tmp_path / "b" / "s16" / "rank.tsv")])
