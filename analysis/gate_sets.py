@@ -4,9 +4,10 @@ chosen on calibration samples (probe seed 7) before the bench's own samples (see
 
 A system is one file's `learned` rows, named by the file's stem (`<folder>/<stem>` when an earlier file has that stem),
 or a press's rows in it, named `<stem>:<method>`.
-Every system must hold the same (probe, length, compression, sample) rows as the reference.
+Every system must hold the same (probe, length, sample) rows as the reference, at one compression (`--compression`
+picks it from files holding several, e.g. the presses' cell; their full-cache rows always count, as `<stem>:full`).
 
-    python -m analysis.gate_sets BENCH.tsv [BENCH.tsv ...] [--reference NAME] [--markdown OUT.md]
+    python -m analysis.gate_sets BENCH.tsv [BENCH.tsv ...] [--compression C] [--reference NAME] [--markdown OUT.md]
 """
 
 from __future__ import annotations
@@ -16,19 +17,26 @@ from pathlib import Path
 
 import pandas as pd
 
+from adaptive_retention.decoding.bench import FULL
 from adaptive_retention.decoding.scores import LEARNED
 from adaptive_retention.io import write_atomic
 
 from .paired import mcnemar
 
-KEY = ["probe", "length", "compression", "sample"]
+KEY = ["probe", "length", "sample"]
 
 
-def systems(paths: list[str]) -> dict[str, pd.Series]:
-    """Name → correct (0/1) indexed by KEY, for every (file, method) in the decode-bench TSVs."""
+def systems(paths: list[str], compression: float | None = None) -> dict[str, pd.Series]:
+    """Name → correct (0/1) indexed by KEY, for every (file, method) in the decode-bench TSVs at `compression`."""
     out = {}
     for path in paths:
         rows = pd.read_csv(path, sep="\t")
+        compressed = rows[rows.method != FULL]
+        if compression is not None:
+            compressed = compressed[compressed.compression == compression]
+        elif compressed.compression.nunique() > 1:
+            raise ValueError(f"{path} holds compressions {sorted(compressed.compression.unique())}: pass --compression")
+        rows = pd.concat([rows[rows.method == FULL], compressed])
         stem = Path(path).name.removesuffix(".tsv")
         if any(name.split(":")[0] == stem for name in out):  # the same file name in two folders: name both by folder
             stem = f"{Path(path).parent.name}/{stem}"
@@ -66,10 +74,11 @@ def markdown(summary: pd.DataFrame, reference: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("tables", nargs="+", help="decode-bench TSVs scored on the same samples")
+    p.add_argument("--compression", type=float, help="the compression to compare at (needed when a file holds several)")
     p.add_argument("--reference", help="the system the others are paired against (default: the first file's learned rows)")
     p.add_argument("--markdown")
     args = p.parse_args(argv)
-    found = systems(args.tables)
+    found = systems(args.tables, args.compression)
     reference = args.reference or next(iter(found))
     text = markdown(table(found, reference), reference)
     if args.markdown:

@@ -366,6 +366,15 @@ def test_the_gate_sets_table_pairs_each_file_with_the_reference_by_sample(tmp_pa
     (tmp_path / "s16" / "rank.tsv").write_text((tmp_path / "rank.tsv").read_text())
     assert main([stage1, rank, str(tmp_path / "s16" / "rank.tsv"), "--markdown", str(tmp_path / "T.md")]) == 0
     assert "| s16/rank | 14 / 20 | +10 |" in (tmp_path / "T.md").read_text()
+    presses = tmp_path / "presses.tsv"  # the presses' cell: the full cache's rows (compression 0) and two compressions
+    pd.concat([pd.read_csv(bench(n, c, m), sep="\t").assign(compression=x) for n, c, m, x in
+               (("f.tsv", [1] * 20, "full", 0.0), ("a.tsv", [1] * 19 + [0], "tova", 0.5), ("b.tsv", [0] * 20, "tova", 0.75))]
+              ).to_csv(presses, sep="\t", index=False)
+    with pytest.raises(ValueError, match="presses.tsv holds compressions.*--compression"):
+        main([rank, str(presses)])
+    assert main([rank, str(presses), "--compression", "0.5", "--markdown", str(tmp_path / "T.md")]) == 0
+    text = (tmp_path / "T.md").read_text()
+    assert "| presses:full | 20 / 20 | +6 |" in text and "| presses:tova | 19 / 20 | +5 |" in text
     for top in ("a", "b"):  # two folders of one name: no name tells them apart
         (tmp_path / top / "s16").mkdir(parents=True)
         (tmp_path / top / "s16" / "rank.tsv").write_text((tmp_path / "rank.tsv").read_text())
