@@ -190,7 +190,10 @@ def test_test_config_end_to_end_in_a_folder_with_a_space_then_incremental():
     cost = pd.read_csv(ROOT / f"{RESULTS}/decoding/cost.tsv", sep="\t")
     assert len(cost) == 2 * 3 and (cost[cost.method != "full"].memory_ratio < 0.6).all()
     refined = torch.load(ROOT / f"{RESULTS}/decoding/gates/c0.5-s0-refined.pt.ckpt", weights_only=False)  # 2nd stage
-    assert refined["config"]["init_gates"] == f"{RESULTS}/decoding/gates/c0.5-s0.pt" and refined["config"]["kl_focus"] == "long_range"
+    assert refined["config"]["init_gates"] == f"{RESULTS}/decoding/gates/c0.5-s0.pt"
+    assert refined["config"]["rank_layers"] == cfg["decoding"]["learned"]["refine"]["rank_layers"] and refined["config"]["rank_weight"] > 0
+    trace = (ROOT / f"{RESULTS}/decoding/gates/c0.5-s0-refined.pt.trace.jsonl").read_text().splitlines()
+    assert "rank_kl" in json.loads(trace[-1])  # the ranking loss ran
     assert refined["config"]["kl_tokens"] == cfg["decoding"]["learned"]["train"]["kl_tokens"] and refined["step"] == 1  # train's keys, refine's on top
     learned = pd.read_csv(ROOT / f"{RESULTS}/tables/decoding-learned.csv")  # one training seed at 0.5, both probes
     assert set(learned.probe) == {"passkey", "qa"} and (learned.seeds == 1).all() and (learned.compression == 0.5).all()
