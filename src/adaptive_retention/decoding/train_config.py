@@ -17,9 +17,8 @@ GATE_SCOPES = ("layer", "kv_head")  # kv_head: a gate per token and KV head, eac
 CHOICES = {"gate": GATES, "dual_mode": DUAL_MODES, "projection": PROJECTIONS, "kl_focus": KL_FOCUS,
            "gate_scope": GATE_SCOPES}  # the enum fields
 # The second stage of the reported recipe, warm-started from the first's gates (init_gates): the ranking loss on the
-# first ten layers' scorers, chosen on passkey calibration samples (probe seed 7) — seed 1: 39 / 40 (five layers 29,
-# 60 plain steps 7, stage 1 9, TOVA 39; measurements/decoding-learned/README.md, session 17). Was the long-range stage
-# {kl_focus: long_range, steps: 150}, which bought nothing on held-out text for seed 1 (session 16).
+# first ten layers' scorers, chosen on passkey calibration samples (probe seed 7; measurements/decoding-learned/README.md,
+# session 17). Was the long-range stage {kl_focus: long_range, steps: 150} (session 16: it bought nothing on seed 1).
 # The workflow's decoding.learned.refine.
 REFINE = {"rank_weight": 1.0, "rank_layers": 10, "steps": 60, "warmup_steps": 0, "eval_every": 30}
 
