@@ -14,7 +14,7 @@ import time
 import torch
 from tqdm import tqdm
 
-from .bench import FULL
+from .bench import FULL, prefilled
 from .cache import KEEP_ALL, RetentionCache, RetentionPolicy
 from .defaults import budget_for
 
@@ -40,8 +40,7 @@ def decode_cost(model, vocab: int, lengths: list[int], methods: list[str], compr
     generator = torch.Generator().manual_seed(seed)
     for length in lengths:
         context = torch.randint(0, vocab, (1, length), generator=generator).to(model.device)
-        full = RetentionCache.full(model, tuple(methods), gates)
-        model(context, cache=full, logits_to_keep=1)
+        full = prefilled(model, context, tuple(methods), gates)
         variants = [(FULL, 0.0, KEEP_ALL)]
         variants += [(m, c, RetentionPolicy(budget_for(length, c, sinks + window), m, sinks, window))
                      for c in compressions for m in methods]
