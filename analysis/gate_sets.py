@@ -31,6 +31,9 @@ def systems(paths: list[str], compression: float | None = None) -> dict[str, pd.
     out = {}
     for path in paths:
         rows = pd.read_csv(path, sep="\t")
+        missing = {*KEY, "method", "compression", "correct"} - set(rows.columns)
+        if missing:
+            raise ValueError(f"{path}: not a decode-bench table (no column {', '.join(sorted(missing))})")
         compressed = rows[rows.method != FULL]
         if compression is not None:
             compressed = compressed[compressed.compression == compression]
