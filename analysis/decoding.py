@@ -35,13 +35,14 @@ from adaptive_retention.io import save_figure, write_atomic
 
 from .aggregate import ci95
 from .paired import mcnemar
+from .result_tsv import read_bench, read_perplexity
 
 KEYS = ["probe", "length", "compression", "method"]
 LEARNED_CELL = re.compile(r"-c(?P<compression>[\d.]+)-s(?P<seed>\d+)\.tsv$")  # rules/decoding.smk names them so
 
 
 def load(paths: list[str]) -> pd.DataFrame:
-    frames = [pd.read_csv(p, sep="\t", dtype={"answer": str}, keep_default_na=False) for p in paths]
+    frames = [read_bench(p) for p in paths]
     rows = pd.concat(frames, ignore_index=True)
     duplicated = rows.duplicated(["sample", "method", "compression"])
     if duplicated.any():
@@ -78,7 +79,7 @@ def load_learned(paths: list[str]) -> pd.DataFrame:
         match = LEARNED_CELL.search(Path(path).name)
         if match is None:
             raise ValueError(f"{path}: a learned cell is named <probe>-<length>-c<compression>-s<seed>.tsv")
-        rows = pd.read_csv(path, sep="\t", dtype={"answer": str}, keep_default_na=False)
+        rows = read_bench(path)
         if set(rows["method"]) != {LEARNED}:
             raise ValueError(f"{path}: a learned cell holds only method {LEARNED!r} rows, found {sorted(set(rows['method']))}")
         frames.append(rows.assign(train_seed=int(match["seed"])))
@@ -123,7 +124,7 @@ def load_perplexity(paths: list[str]) -> pd.DataFrame:
     frames = []
     for path in paths:
         named = LEARNED_CELL.search(Path(path).name)
-        frame = pd.read_csv(path, sep="\t")
+        frame = read_perplexity(path)
         frame["train_seed"] = np.where(frame["method"] == LEARNED, int(named["seed"]) if named else 0, -1)
         frames.append(frame)
     rows = pd.concat(frames, ignore_index=True)

@@ -22,6 +22,7 @@ from adaptive_retention.decoding.scores import LEARNED
 from adaptive_retention.io import write_atomic
 
 from .paired import mcnemar
+from .result_tsv import read_bench
 
 KEY = ["probe", "length", "sample"]
 
@@ -30,10 +31,7 @@ def systems(paths: list[str], compression: float | None = None) -> dict[str, pd.
     """Name → correct (0/1) indexed by KEY, for every (file, method) in the decode-bench TSVs at `compression`."""
     out = {}
     for path in paths:
-        rows = pd.read_csv(path, sep="\t")
-        missing = {*KEY, "method", "compression", "correct"} - set(rows.columns)
-        if missing:
-            raise ValueError(f"{path}: not a decode-bench table (no column {', '.join(sorted(missing))})")
+        rows = read_bench(path)
         compressed = rows[rows.method != FULL]
         if compression is not None:
             compressed = compressed[compressed.compression == compression]

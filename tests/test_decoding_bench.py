@@ -239,7 +239,8 @@ def test_perplexity_files_merge_and_the_learned_cache_is_tested_against_the_clos
     error); training seeds average per document; each method gets a Wilcoxon test against the closest other method."""
     from analysis.decoding import load_perplexity, perplexity_table
 
-    docs = [dict(source="arxiv", document=f"d{i}", compression=0.5, nll=2.0 + 0.1 * i) for i in range(8)]
+    docs = [dict(source="arxiv", document=f"d{i}", tokens=1024, compression=0.5, budget=512, scored=512, nll=2.0 + 0.1 * i)
+            for i in range(8)]
     bench = [dict(d, method="full") for d in docs] + [dict(d, method="h2o", nll=d["nll"] + 0.2) for d in docs] + \
         [dict(d, method="tova", nll=d["nll"] + 0.3 + 0.01 * i) for i, d in enumerate(docs)]
     learned = [dict(d, method="full") for d in docs] + [dict(d, method="learned", nll=d["nll"] + 0.1 + 0.01 * i) for i, d in enumerate(docs)]
@@ -260,3 +261,9 @@ def test_perplexity_files_merge_and_the_learned_cache_is_tested_against_the_clos
     pd.DataFrame([dict(r, nll=r["nll"] + (r["method"] == "full")) for r in learned]).to_csv(paths[1], sep="\t", index=False)
     with pytest.raises(ValueError, match="differ across"):
         load_perplexity([str(p) for p in paths])
+    pd.DataFrame(bench).drop(columns="scored").to_csv(paths[0], sep="\t", index=False)  # an older or foreign table
+    with pytest.raises(ValueError, match="bench.tsv: not a decode-perplexity table \\(no column scored\\)"):
+        load_perplexity([str(p) for p in paths])
+    from analysis.decoding import load
+    with pytest.raises(ValueError, match="bench.tsv: not a decode-bench table \\(no column answer, correct, depth"):
+        load([str(paths[0])])

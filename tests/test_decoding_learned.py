@@ -363,7 +363,7 @@ def test_the_gate_sets_table_pairs_each_file_with_the_reference_by_sample(tmp_pa
     with pytest.raises(ValueError, match="reference 'nope'"):
         main([stage1, "--reference", "nope"])
     (tmp_path / "swap.tsv").write_text("gates\tprobe\tvariant\tsample\tdepth\tcorrect\n")  # a layer-swap table
-    with pytest.raises(ValueError, match="swap.tsv: not a decode-bench table \\(no column compression, length, method\\)"):
+    with pytest.raises(ValueError, match="swap.tsv: not a decode-bench table \\(no column answer, budget, compression, length, method, tokens\\)"):
         main([stage1, str(tmp_path / "swap.tsv")])
     (tmp_path / "s16").mkdir()  # one bench file name per probe and seed: a second folder's is named by its folder
     (tmp_path / "s16" / "rank.tsv").write_text((tmp_path / "rank.tsv").read_text())
