@@ -19,7 +19,7 @@ from adaptive_retention.decoding.corpus import with_copy
 from adaptive_retention.decoding.learned import CacheGates
 from adaptive_retention.decoding.models import tiny_llama
 from adaptive_retention.decoding.train import train_gates
-from adaptive_retention.decoding.train_config import TrainConfig
+from adaptive_retention.decoding.train_config import RANK_SCORES, TrainConfig
 from adaptive_retention.gates import HardConcrete
 
 MODEL = tiny_llama(layers=2)
@@ -347,11 +347,8 @@ def test_the_held_out_comparison_pairs_gate_sets_by_window(tmp_path):
     assert "| `b.pt` | 8 |" in (tmp_path / "T.md").read_text() and "+0.1000 ± 0.0000" in (tmp_path / "T.md").read_text()
 
 
-def test_the_ranking_loss_teaches_the_first_layers_tovas_choice_and_leaves_the_budget(tmp_path):
-    """rank_weight > 0: the trace logs the ranking loss and it falls; at the end the ranked layer's log α ranks a
-    held-out window nearer TOVA's choice than the same run's without it; the budget is met as before (the loss is
-    blind to a shift of log α). A tiny Llama whose queries are scaled up, so TOVA's attention is not near uniform.
-    rank_layers beyond the model's layers is refused."""
+def _sharp_model():
+    """The tiny Llama with its queries scaled up, so attention (and every press's score) is far from uniform."""
     import copy
 
     from adaptive_retention.decoding.cache import attention_modules
@@ -359,6 +356,49 @@ def test_the_ranking_loss_teaches_the_first_layers_tovas_choice_and_leaves_the_b
     sharp = copy.deepcopy(MODEL)
     for module in attention_modules(sharp):
         module.q_proj.weight.data.mul_(100)
+    return sharp
+
+
+@pytest.mark.parametrize("score", RANK_SCORES)
+def test_the_ranking_loss_is_zero_exactly_where_log_alpha_ranks_as_its_press(score):
+    """rank_divergence = KL(the press's score normalised over the ranked entries ‖ softmax of log α there): zero for
+    log α = log score + a shift on those entries, whatever log α holds on the sinks, the recent window and the press's
+    own queries (SnapKV's last 64, which it pads as kept); positive against another press's choice (the switch
+    changes the teacher)."""
+    import dataclasses
+
+    from adaptive_retention.decoding.cache import RetentionCache
+    from adaptive_retention.decoding.scores import NEEDS_QUERIES, SCORES
+
+    sharp, ids = _sharp_model(), torch.randint(0, 128, (1, 100), generator=torch.Generator().manual_seed(1))
+    cfg = TrainConfig(rank_weight=1.0, rank_layers=2, rank_score=score, sinks=2, window=4)
+
+    def teacher(name):
+        cache = RetentionCache.full(sharp, observe=(name,))
+        with torch.no_grad():
+            sharp(ids, cache=cache)
+        return cache
+
+    cache, noise = teacher(score), torch.Generator().manual_seed(2)
+    ranked = slice(2, 100 - max(4, NEEDS_QUERIES.get(score, 0)))
+    log_alphas = []
+    for layer in cache.layers:
+        target = SCORES[score](keys=layer.keys, positions=layer.positions, queries=layer.queries,
+                               query_positions=layer.query_positions, attention=layer.attention)  # (1, Hkv, 100)
+        log_alpha = 10 * torch.randn(target.shape, generator=noise)
+        log_alpha[..., ranked] = target[..., ranked].log() + 3.0
+        log_alphas.append(log_alpha)
+    assert float(train_module.rank_divergence(cache, log_alphas, cfg)) == pytest.approx(0.0, abs=1e-5)
+    other = next(s for s in RANK_SCORES if s != score)
+    assert float(train_module.rank_divergence(teacher(other), log_alphas, dataclasses.replace(cfg, rank_score=other))) > 0.01
+
+
+def test_the_ranking_loss_teaches_the_first_layers_tovas_choice_and_leaves_the_budget(tmp_path):
+    """rank_weight > 0: the trace logs the ranking loss and it falls; at the end the ranked layer's log α ranks a
+    held-out window nearer TOVA's choice than the same run's without it; the budget is met as before (the loss is
+    blind to a shift of log α). A tiny Llama whose queries are scaled up, so TOVA's attention is not near uniform.
+    rank_layers beyond the model's layers is refused."""
+    sharp = _sharp_model()
 
     def train(name, **overrides):
         cfg = TrainConfig(**{**FAST, "steps": 400, **overrides})

@@ -12,7 +12,7 @@ kept fraction of the gated tokens is what the inference budget leaves them: (M �
 M = int(T (1 − compression)). `kl_focus: long_range` weights each scored position by KL(full ‖ the model seeing only
 sinks and window) there — the positions where the far context matters, which a cache exists for. `init_gates`
 starts from trained gates (then `warmup_steps: 0`: they already meet a budget). `rank_weight` > 0 adds a ranking
-loss on the first `rank_layers` layers' scorers toward TOVA's choice there (`rank_divergence`): where the layer-swap
+loss on the first `rank_layers` layers' scorers toward a press's choice there (`rank_score`, TOVA's by default; `rank_divergence`): where the layer-swap
 diagnostic found passkey lost (measurements/decoding-learned/README.md, session 16). `copy_spans`: that share of the
 steps' windows repeat one of their spans in the scored tail (`corpus.with_copy`, recall pressure). Every `eval_every` steps the held-out windows' KL under deterministic gates
 is logged, and their recall KL: the KL on the predictable tokens of a copied span (the same copy per held-out window
@@ -37,7 +37,7 @@ from ..io import atomic_path, write_atomic
 from .cache import RetentionCache
 from .corpus import with_copy
 from .learned import CacheGates, GatedAttention
-from .scores import SCORES
+from .scores import NEEDS_QUERIES, SCORES
 from .train_config import TrainConfig
 
 
@@ -64,16 +64,19 @@ class ClosedGates:
 
 
 def rank_divergence(teacher: RetentionCache, log_alphas: list[torch.Tensor], cfg: TrainConfig) -> torch.Tensor:
-    """The ranking loss: over the first `rank_layers` layers, the mean KL(TOVA's attention from the window's last
-    query, normalised over the gated entries ‖ softmax of their log α) — the choice TOVA makes there, taught to a score
-    fixed at creation (ToP's ranking distillation, Li et al. 2023). Shift-free in log α, so the budget is untouched."""
+    """The ranking loss: over the first `rank_layers` layers, the mean KL(`rank_score`'s score — TOVA's: the attention
+    from the window's last query — normalised over the gated entries ‖ softmax of their log α): the choice that press
+    makes there, taught to a score fixed at creation (ToP's ranking distillation, Li et al. 2023). Shift-free in
+    log α, so the budget is untouched. Ranked: the entries after the sinks, before the recent window and before the
+    score's own queries."""
     terms = []
     for layer, log_alpha in zip(teacher.layers[:cfg.rank_layers], log_alphas):                 # log α (B, H, T)
-        target = SCORES["tova"](keys=layer.keys, positions=layer.positions, queries=layer.queries,
-                                query_positions=layer.query_positions)                         # (B, Hkv, T)
+        target = SCORES[cfg.rank_score](keys=layer.keys, positions=layer.positions, queries=layer.queries,
+                                        query_positions=layer.query_positions,
+                                        attention=layer.attention)                             # (B, Hkv, T)
         if log_alpha.shape[1] == 1:
             target = target.mean(dim=1, keepdim=True)
-        gated = slice(cfg.sinks, target.shape[-1] - cfg.window)
+        gated = slice(cfg.sinks, target.shape[-1] - max(cfg.window, NEEDS_QUERIES.get(cfg.rank_score, 0)))
         t = target[..., gated].float()
         t = t / t.sum(dim=-1, keepdim=True).clamp(min=1e-12)
         log_q = log_alpha[..., gated].float().log_softmax(dim=-1)
@@ -85,10 +88,10 @@ def _loss(model, gates, ids: torch.Tensor, cfg: TrainConfig, sample: bool, score
           focus: str = "all", rank: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """(KL, expected kept per layer, ranking loss or None) on one batch of windows (B, T); `scored` picks among the
     last kl_tokens positions; focus "long_range" weights each position by KL(full ‖ local), where the far context
-    matters (LongPPL's key tokens, Fang et al. 2024); rank: the teacher's pass records what TOVA reads
-    (`rank_divergence`)."""
+    matters (LongPPL's key tokens, Fang et al. 2024); rank: the teacher's pass records what `rank_score`
+    reads (`rank_divergence`)."""
     with torch.no_grad():
-        cache = RetentionCache.full(model, observe=("tova",)) if rank else None
+        cache = RetentionCache.full(model, observe=(cfg.rank_score,)) if rank else None
         teacher = model(ids, cache=cache, logits_to_keep=cfg.kl_tokens).logits[:, scored]
         weight = None
         if focus == "long_range":

@@ -14,8 +14,11 @@ GATES = ("hard_concrete", "sigmoid")  # sigmoid: z = σ(log α), no sampling, ke
 CORPORA = ("arxiv", "cuad", "imdb")  # the training text's sources (decoding.corpus)
 KL_FOCUS = ("all", "long_range")  # long_range: positions weighted by how much the far context moves the full model
 GATE_SCOPES = ("layer", "kv_head")  # kv_head: a gate per token and KV head, each head its own budget and entries
+# the ranking loss's teacher (decoding.scores): TOVA, the window's last query's attention; SnapKV, its last 64 queries'
+# (pooled); H2O, the attention each entry received from every later query of the window, per query
+RANK_SCORES = ("tova", "snapkv", "h2o")
 CHOICES = {"gate": GATES, "dual_mode": DUAL_MODES, "projection": PROJECTIONS, "kl_focus": KL_FOCUS,
-           "gate_scope": GATE_SCOPES}  # the enum fields
+           "gate_scope": GATE_SCOPES, "rank_score": RANK_SCORES}  # the enum fields
 # The second stage of the reported recipe, warm-started from the first's gates (init_gates): the ranking loss on the
 # first ten layers' scorers, chosen on passkey calibration samples (probe seed 7; measurements/decoding-learned/README.md,
 # session 17). Was the long-range stage {kl_focus: long_range, steps: 150} (session 16: it bought nothing on seed 1).
@@ -43,8 +46,9 @@ class TrainConfig:
     copy_spans: float = 0.0  # share of training windows whose scored tail repeats an earlier span (recall pressure)
     copy_length: int = 32  # tokens per repeated span
     kl_focus: str = "all"  # "long_range": weight each scored position by KL(full ‖ sinks + window only) there
-    rank_weight: float = 0.0  # > 0: a ranking loss on the first rank_layers layers' scorers toward TOVA's choice there
+    rank_weight: float = 0.0  # > 0: a ranking loss on the first rank_layers layers' scorers toward rank_score's choice
     rank_layers: int = 5  # how many layers, from the first, the ranking loss teaches
+    rank_score: str = "tova"  # the press whose choice the ranking loss teaches (RANK_SCORES)
     init_gates: str = ""  # gates (.pt, or a run's .ckpt) to start from; "" = fresh gates at init_keep
     eval_every: int = 50
     checkpoint_every: int = 25
