@@ -209,7 +209,7 @@ def test_the_learned_cache_is_compared_over_seeds_and_pairs(tmp_path):
 
     cells, learned = [], []
     for i in range(30):
-        base = dict(probe="passkey", length=1024, sample=f"s{i}")
+        base = dict(probe="passkey", length=1024, tokens=1000, sample=f"s{i}", depth=0.5, budget=512)
         cells += [dict(base, method="full", compression=0.0, correct=1),
                   dict(base, method="tova", compression=0.5, correct=int(i < 15)),
                   dict(base, method="knorm", compression=0.5, correct=int(i < 5))]
