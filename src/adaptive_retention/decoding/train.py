@@ -12,8 +12,9 @@ kept fraction of the gated tokens is what the inference budget leaves them: (M �
 M = int(T (1 − compression)). `kl_focus: long_range` weights each scored position by KL(full ‖ the model seeing only
 sinks and window) there — the positions where the far context matters, which a cache exists for. `init_gates`
 starts from trained gates (then `warmup_steps: 0`: they already meet a budget). `rank_weight` > 0 adds a ranking
-loss on the first `rank_layers` layers' scorers toward a press's choice there (`rank_score`, TOVA's by default; `rank_divergence`): where the layer-swap
-diagnostic found passkey lost (measurements/decoding-learned/README.md, session 16). `copy_spans`: that share of the
+loss on the first `rank_layers` layers' scorers toward a press's choice there (`rank_score`, TOVA's by default;
+`rank_divergence`): where the layer-swap diagnostic found passkey lost (measurements/decoding-learned/README.md,
+session 16). `copy_spans`: that share of the
 steps' windows repeat one of their spans in the scored tail (`corpus.with_copy`, recall pressure). Every `eval_every` steps the held-out windows' KL under deterministic gates
 is logged, and their recall KL: the KL on the predictable tokens of a copied span (the same copy per held-out window
 whatever the run's settings, so runs compare).
