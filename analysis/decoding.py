@@ -35,7 +35,7 @@ from adaptive_retention.io import save_figure, write_atomic
 
 from .aggregate import ci95
 from .paired import mcnemar
-from .result_tsv import read_bench, read_perplexity
+from .result_tsv import read_bench, read_cost, read_perplexity
 
 KEYS = ["probe", "length", "compression", "method"]
 LEARNED_CELL = re.compile(r"-c(?P<compression>[\d.]+)-s(?P<seed>\d+)\.tsv$")  # rules/decoding.smk names them so
@@ -297,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     cells = load(args.cells)
     summary = table(cells)
     learned = learned_table(load_learned(args.learned), cells) if args.learned else None
-    cost = pd.read_csv(args.cost, sep="\t") if args.cost else None
+    cost = read_cost(args.cost) if args.cost else None
     perplexity = perplexity_table(load_perplexity(args.perplexity)) if args.perplexity else None
     write_atomic(args.table, summary.to_csv(index=False, float_format="%.4g"))
     write_atomic(args.markdown, markdown(summary, cost, perplexity, learned))

@@ -20,6 +20,7 @@ from adaptive_retention.io import write_atomic
 
 from .aggregate import ci95
 from .decoding import _wilcoxon
+from .result_tsv import read_heldout
 
 METRICS = ("kl", "recall_kl", "kept")
 
@@ -60,7 +61,7 @@ def main(argv=None) -> int:
     p.add_argument("--reference", help="the gate set the others are compared with (default: the first)")
     p.add_argument("--markdown", help="also write the table here")
     args = p.parse_args(argv)
-    text = markdown(compare(pd.read_csv(args.heldout, sep="\t"), args.reference))
+    text = markdown(compare(read_heldout(args.heldout), args.reference))
     print(text, end="")
     if args.markdown:
         write_atomic(args.markdown, text)

@@ -14,6 +14,7 @@ import pandas as pd
 from adaptive_retention.io import write_atomic
 
 from .paired import mcnemar
+from .result_tsv import read_layer_swap
 
 
 def table(rows: pd.DataFrame) -> pd.DataFrame:
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("tables", nargs="+")
     p.add_argument("--markdown")
     args = p.parse_args(argv)
-    summary = table(pd.concat([pd.read_csv(t, sep="\t").assign(source=t) for t in args.tables], ignore_index=True))
+    summary = table(pd.concat([read_layer_swap(t).assign(source=t) for t in args.tables], ignore_index=True))
     text = markdown(summary)
     if args.markdown:
         write_atomic(args.markdown, text)

@@ -200,6 +200,11 @@ def test_the_cost_figure_needs_the_cost_table(tmp_path, capsys):
     with pytest.raises(SystemExit):
         analysis_main([str(cell), "--cost-figure", str(tmp_path / "c.png"), *outputs])
     assert "--cost-figure draws --cost" in capsys.readouterr().err and not (tmp_path / "t.csv").exists()
+    from analysis.result_tsv import read_cost
+    cost = tmp_path / "cost.tsv"  # a cost table without its memory column: refused, naming the file and the column
+    cost.write_text("length\tmethod\tcompression\tbudget\tcache_mib\tms_per_token\ttime_ratio\n1024\tfull\t0\t1024\t1\t1\t1\n")
+    with pytest.raises(ValueError, match="cost.tsv: not a decode-cost table \\(no column memory_ratio\\)"):
+        read_cost(str(cost))
 
 
 def test_the_learned_cache_is_compared_over_seeds_and_pairs(tmp_path):

@@ -302,7 +302,8 @@ def test_the_layer_swap_diagnostic_swapping_every_layer_is_the_other_cache(tmp_p
     argv = [str(tmp_path / "g.pt"), "--model", str(folder), "--length", "128", "--samples", "5"]
     assert script.main(argv + ["--group", "2"]) == 0
     rows = [r.split("\t") for r in capsys.readouterr().out.splitlines()]
-    assert rows[0] == ["gates", "probe", "variant", "sample", "depth", "correct"] and len(rows) == 1 + 4 * 5
+    from analysis.result_tsv import SWAP_COLUMNS
+    assert rows[0] == list(SWAP_COLUMNS) and len(rows) == 1 + 4 * 5  # the reader's columns are the script's header
     assert {r[2] for r in rows[1:]} == {"learned", "tova", "learned+tova@0-1", "tova+learned@0-1"}
     assert {float(r[4]) for r in rows[1:]} == {0, 0.25, 0.5, 0.75, 1} and {r[5] for r in rows[1:]} == {"1"}  # passkey's depths
     per_sample = [answers[i:i + 4] for i in range(0, len(answers), 4)]  # learned, tova, learned+tova, tova+learned
@@ -335,6 +336,9 @@ def test_the_layer_swap_table_pairs_each_swap_with_the_cache_it_went_into(tmp_pa
     assert main([str(path), str(other), "--markdown", str(tmp_path / "T.md")]) == 0
     text = (tmp_path / "T.md").read_text()
     assert "| tova+learned@0-4 | 7 / 20 | tova | -12 | 0.00049 |" in text and "| random+learned@0-4 | 7 / 20 | random | -12 |" in text
+    rows.drop(columns="variant").to_csv(other, sep="\t", index=False)  # not a layer-swap table: refused, naming it
+    with pytest.raises(ValueError, match="swap-random.tsv: not a layer-swap table \\(no column variant\\)"):
+        main([str(path), str(other)])
 
 
 def test_the_gate_sets_table_pairs_each_file_with_the_reference_by_sample(tmp_path):

@@ -345,6 +345,9 @@ def test_the_held_out_comparison_pairs_gate_sets_by_window(tmp_path):
     pd.concat([a, b]).to_csv(path, sep="\t", index=False)
     assert main([str(path), "--markdown", str(tmp_path / "T.md")]) == 0
     assert "| `b.pt` | 8 |" in (tmp_path / "T.md").read_text() and "+0.1000 ± 0.0000" in (tmp_path / "T.md").read_text()
+    a.drop(columns="recall_kl").to_csv(path, sep="\t", index=False)  # an older or foreign table: refused, naming it
+    with pytest.raises(ValueError, match="heldout.tsv: not a decode-heldout table \\(no column recall_kl\\)"):
+        main([str(path)])
 
 
 def _sharp_model():
