@@ -14,7 +14,7 @@ GATES = ("hard_concrete", "sigmoid")  # sigmoid: z = σ(log α), no sampling, ke
 CORPORA = ("arxiv", "cuad", "imdb")  # the training text's sources (decoding.corpus)
 KL_FOCUS = ("all", "long_range")  # long_range: positions weighted by how much the far context moves the full model
 GATE_SCOPES = ("layer", "kv_head")  # kv_head: a gate per token and KV head, each head its own budget and entries
-# the ranking loss's teacher (decoding.scores): TOVA, the window's last query's attention; SnapKV, its last 64 queries'
+# the ranking loss's teacher (decoding.scores): TOVA, the window's last query's attention; SnapKV, its last SNAPKV_WINDOW queries'
 # (pooled); H2O, the attention each entry received from every later query of the window, per query
 RANK_SCORES = ("tova", "snapkv", "h2o")
 CHOICES = {"gate": GATES, "dual_mode": DUAL_MODES, "projection": PROJECTIONS, "kl_focus": KL_FOCUS,
