@@ -341,6 +341,14 @@ def test_the_layer_swap_table_pairs_each_swap_with_the_cache_it_went_into(tmp_pa
         main([str(path), str(other)])
 
 
+def _bench_tsv(path, scores, method="learned", samples=range(20)) -> str:
+    """A decode-bench table of one method's 0/1 scores on passkey samples, its rows shuffled (readers pair by sample)."""
+    rows = pd.DataFrame([dict(probe="passkey", length=1024, tokens=1000, sample=s, depth=0.5, method=method,
+                              compression=0.5, budget=512, correct=c, answer="x") for s, c in zip(samples, scores)])
+    rows.sample(frac=1, random_state=len(path.name)).to_csv(path, sep="\t", index=False)
+    return str(path)
+
+
 def test_the_gate_sets_table_pairs_each_file_with_the_reference_by_sample(tmp_path):
     """analysis.gate_sets: each file's learned rows are one system named by the file, a press in a file is
     `<file>:<method>`; the rank gates answer 10 samples stage 1 misses and lose none: Δ +10, p = 2 × 0.5^10. Files in
@@ -348,10 +356,7 @@ def test_the_gate_sets_table_pairs_each_file_with_the_reference_by_sample(tmp_pa
     from analysis.gate_sets import main
 
     def bench(name, scores, method="learned", samples=range(20)):
-        rows = pd.DataFrame([dict(probe="passkey", length=1024, tokens=1000, sample=s, depth=0.5, method=method,
-                                  compression=0.5, budget=512, correct=c, answer="x") for s, c in zip(samples, scores)])
-        rows.sample(frac=1, random_state=len(name)).to_csv(tmp_path / name, sep="\t", index=False)
-        return str(tmp_path / name)
+        return _bench_tsv(tmp_path / name, scores, method, samples)
 
     stage1 = bench("stage1.tsv", [1] * 4 + [0] * 16)
     pd.concat([pd.read_csv(stage1, sep="\t"), pd.read_csv(bench("t.tsv", [1] * 19 + [0], "tova"), sep="\t")]).to_csv(
@@ -387,3 +392,27 @@ def test_the_gate_sets_table_pairs_each_file_with_the_reference_by_sample(tmp_pa
         (tmp_path / top / "s16" / "rank.tsv").write_text((tmp_path / "rank.tsv").read_text())
     with pytest.raises(ValueError, match="'s16/rank' twice"):
         main([rank, str(tmp_path / "a" / "s16" / "rank.tsv"), str(tmp_path / "b" / "s16" / "rank.tsv")])
+
+
+def test_variants_are_compared_over_runs_paired_by_position(tmp_path):
+    """analysis.over_runs: variant B answers 2, 4, 6, 8 more of 20 samples than A in the four paired runs → Δ +0.25
+    with the t-interval of (0.1, 0.2, 0.3, 0.4), and every difference positive gives the exact sign-flip p = 2 / 2^4;
+    unequal runs per variant and runs over other samples are refused, naming the files."""
+    from scipy import stats
+
+    from analysis.over_runs import compare, main
+
+    a = [_bench_tsv(tmp_path / f"a{k}.tsv", [1] * (3 * k) + [0] * (20 - 3 * k)) for k in range(4)]
+    b = [_bench_tsv(tmp_path / f"b{k}.tsv", [1] * (5 * k + 2) + [0] * (18 - 5 * k)) for k in range(4)]
+    table = compare({"A": a, "B": b}).set_index("variant")
+    assert table.loc["B", "delta"] == pytest.approx(0.25) and table.loc["B", "p_value"] == pytest.approx(2 / 16)
+    assert table.loc["B", "delta_ci95"] == pytest.approx(stats.t.ppf(0.975, 3) * np.std([0.1, 0.2, 0.3, 0.4], ddof=1) / 2)
+    assert table.loc["A", "accuracy"] == pytest.approx(np.mean([0, 0.15, 0.3, 0.45])) and np.isnan(table.loc["A", "p_value"])
+    assert compare({"A": a, "A again": a}).set_index("variant").loc["A again", "p_value"] == 1
+    assert main(["--variant", "A", *a, "--variant", "B", *b, "--markdown", str(tmp_path / "T.md")]) == 0
+    assert "| B | 4 × 20 | 2, 7, 12, 17 | 0.475 ± 0.514 | +0.250 ± 0.205 | 0.12 |" in (tmp_path / "T.md").read_text()
+    with pytest.raises(ValueError, match="same runs, paired by position"):
+        compare({"A": a, "B": b[:3]})
+    other = _bench_tsv(tmp_path / "other.tsv", [1] * 20, samples=range(1, 21))
+    with pytest.raises(ValueError, match="other.tsv and .*a3.tsv hold different samples"):
+        compare({"A": a, "B": b[:3] + [other]})
