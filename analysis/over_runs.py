@@ -4,9 +4,11 @@ run of the same variant moves (session 18: one recipe, two run seeds, 14 vs 2 of
 
 Each `--variant NAME FILE...` lists one variant's runs; the k-th file of every variant must come from the same stage-1
 gates and run seed (`decode-train --seed`, which fixes the windows and the gates' noise), so runs pair by position.
-Per variant: its accuracy per run, the mean over runs with a 95 % t-interval; against the reference (the first variant)
-the paired difference per run with its t-interval and the exact sign-flip p over the run pairs (scipy's
-permutation_test: with n pairs, p ≥ 2 / 2^n).
+Per variant: its accuracy per run, the mean over runs with a 95 % t-interval and the standard deviation over runs;
+against the reference (the first variant) the paired difference per run with its t-interval and the exact sign-flip p
+over the run pairs (scipy's permutation_test: with n pairs, p ≥ 2 / 2^n), and the Brown–Forsythe p that the two spread
+equally over runs (scipy's levene, median-centred) — a variant can tie on the mean and still be the one whose every run
+is usable.
 
     python -m analysis.over_runs --variant rank10 A.tsv B.tsv ... --variant rank30w3 C.tsv D.tsv ... [--compression C]
         [--markdown OUT.md]
@@ -41,6 +43,14 @@ def sign_flip_p(diff: np.ndarray) -> float:
     return float(stats.permutation_test((diff,), np.mean, permutation_type="samples", n_resamples=np.inf).pvalue)
 
 
+def spread_p(a: np.ndarray, b: np.ndarray) -> float:
+    """Brown–Forsythe p that a and b spread equally (1 when both have the same absolute deviations from their medians)."""
+    da, db = np.abs(a - np.median(a)), np.abs(b - np.median(b))
+    if np.allclose(np.sort(da), np.sort(db)):
+        return 1.0
+    return float(stats.levene(a, b, center="median").pvalue)
+
+
 def compare(variants: dict[str, list[str]], compression: float | None = None) -> pd.DataFrame:
     """One row per variant: runs, accuracy per run, mean ± 95 % half-width over runs; vs the first variant the mean
     paired difference ± half-width and the sign-flip p. Runs that pair must hold the same samples."""
@@ -56,22 +66,25 @@ def compare(variants: dict[str, list[str]], compression: float | None = None) ->
                 raise ValueError(f"{variants[name][k]} and {variants[reference][k]} hold different samples; "
                                  "pair only runs scored on the same calibration samples")
         acc = np.array([run.mean() for run in found])
-        diff = acc - np.array([run.mean() for run in runs[reference]])
-        other = name != reference
+        ref = np.array([run.mean() for run in runs[reference]])
+        diff, other = acc - ref, name != reference
         out.append(dict(variant=name, runs=len(acc), samples=len(found[0]), per_run=acc, accuracy=acc.mean(),
-                        accuracy_ci95=ci95(acc), delta=diff.mean(), delta_ci95=ci95(diff) if other else float("nan"),
-                        p_value=sign_flip_p(diff) if other else float("nan")))
+                        accuracy_ci95=ci95(acc), sd=np.std(acc, ddof=1), delta=diff.mean(),
+                        delta_ci95=ci95(diff) if other else float("nan"), p_value=sign_flip_p(diff) if other else float("nan"),
+                        spread_p=spread_p(acc, ref) if other else float("nan")))
     return pd.DataFrame(out)
 
 
 def markdown(table: pd.DataFrame) -> str:
     reference = table.variant.iloc[0]
-    lines = [f"| variant | runs × samples | correct per run | mean ± 95 % | Δ vs {reference} ± 95 % | sign-flip p |",
-             "|---|---:|---|---:|---:|---:|"]
+    lines = [f"| variant | runs × samples | correct per run | mean ± 95 % | sd over runs | Δ vs {reference} ± 95 % | "
+             "sign-flip p | equal-spread p |", "|---|---:|---|---:|---:|---:|---:|---:|"]
     for r in table.itertuples():
         per_run = ", ".join(f"{round(a * r.samples)}" for a in r.per_run)
-        vs = "reference | " if r.variant == reference else f"{r.delta:+.3f} ± {r.delta_ci95:.3f} | {r.p_value:.2g}"
-        lines.append(f"| {r.variant} | {r.runs} × {r.samples} | {per_run} | {r.accuracy:.3f} ± {r.accuracy_ci95:.3f} | {vs} |")
+        vs = "reference | | " if r.variant == reference else \
+            f"{r.delta:+.3f} ± {r.delta_ci95:.3f} | {r.p_value:.2g} | {r.spread_p:.2g}"
+        lines.append(f"| {r.variant} | {r.runs} × {r.samples} | {per_run} | {r.accuracy:.3f} ± {r.accuracy_ci95:.3f} | "
+                     f"{r.sd:.3f} | {vs} |")
     return "\n".join(lines) + "\n"
 
 

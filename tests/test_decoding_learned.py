@@ -397,7 +397,7 @@ def test_the_gate_sets_table_pairs_each_file_with_the_reference_by_sample(tmp_pa
 def test_variants_are_compared_over_runs_paired_by_position(tmp_path):
     """analysis.over_runs: variant B answers 2, 4, 6, 8 more of 20 samples than A in the four paired runs → Δ +0.25
     with the t-interval of (0.1, 0.2, 0.3, 0.4), and every difference positive gives the exact sign-flip p = 2 / 2^4;
-    unequal runs per variant and runs over other samples are refused, naming the files."""
+    a variant shifted by a constant spreads as the reference does (Brown–Forsythe p = 1); unequal runs per variant and runs over other samples are refused, naming the files."""
     from scipy import stats
 
     from analysis.over_runs import compare, main
@@ -408,9 +408,14 @@ def test_variants_are_compared_over_runs_paired_by_position(tmp_path):
     assert table.loc["B", "delta"] == pytest.approx(0.25) and table.loc["B", "p_value"] == pytest.approx(2 / 16)
     assert table.loc["B", "delta_ci95"] == pytest.approx(stats.t.ppf(0.975, 3) * np.std([0.1, 0.2, 0.3, 0.4], ddof=1) / 2)
     assert table.loc["A", "accuracy"] == pytest.approx(np.mean([0, 0.15, 0.3, 0.45])) and np.isnan(table.loc["A", "p_value"])
-    assert compare({"A": a, "A again": a}).set_index("variant").loc["A again", "p_value"] == 1
+    assert table.loc["A", "sd"] == pytest.approx(np.std([0, 0.15, 0.3, 0.45], ddof=1))
+    assert table.loc["B", "spread_p"] < 1  # B's runs spread wider (sd 0.32 vs 0.19)
+    same = compare({"A": a, "A again": a}).set_index("variant").loc["A again"]
+    assert same.p_value == 1 and same.spread_p == 1
+    shifted = [_bench_tsv(tmp_path / f"c{k}.tsv", [1] * (3 * k + 5) + [0] * (15 - 3 * k)) for k in range(4)]
+    assert compare({"A": a, "A + 5": shifted}).set_index("variant").loc["A + 5", "spread_p"] == 1  # a shift: same spread
     assert main(["--variant", "A", *a, "--variant", "B", *b, "--markdown", str(tmp_path / "T.md")]) == 0
-    assert "| B | 4 × 20 | 2, 7, 12, 17 | 0.475 ± 0.514 | +0.250 ± 0.205 | 0.12 |" in (tmp_path / "T.md").read_text()
+    assert "| B | 4 × 20 | 2, 7, 12, 17 | 0.475 ± 0.514 | 0.323 | +0.250 ± 0.205 | 0.12 |" in (tmp_path / "T.md").read_text()
     with pytest.raises(ValueError, match="same runs, paired by position"):
         compare({"A": a, "B": b[:3]})
     other = _bench_tsv(tmp_path / "other.tsv", [1] * 20, samples=range(1, 21))
