@@ -143,6 +143,8 @@ def test_a_stacked_batch_answers_as_each_cache_alone():
     (["decode-bench", "--probe", "needle", "--length", "512", "--out", "x.tsv"], "invalid choice: 'needle'"),
     (["decode-bench", "--probe", "passkey", "--length", "512", "--methods", "lru", "--out", "x.tsv"], "invalid choice: 'lru'"),
     (["decode-cost", "--lengths", "32"], "must be ≥ 64"),
+    (["decode-train", "--rank-layers", "0", "--out", "g.pt"], "rank_layers is a count of layers ≥ 1 or 'all'; got 0"),
+    (["decode-train", "--rank-layers", "most", "--out", "g.pt"], "expected a number, got 'most'"),
 ])
 def test_bad_arguments_fail_before_any_model_loads(argv, message, capsys):
     with pytest.raises(SystemExit):

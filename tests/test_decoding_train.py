@@ -392,6 +392,11 @@ def test_the_ranking_loss_is_zero_exactly_where_log_alpha_ranks_as_its_press(sco
         log_alpha[..., ranked] = target[..., ranked].log() + 3.0
         log_alphas.append(log_alpha)
     assert float(train_module.rank_divergence(cache, log_alphas, cfg)) == pytest.approx(0.0, abs=1e-5)
+    log_alphas[1] = 10 * torch.randn(log_alphas[1].shape, generator=noise)  # layer 1 now ranks otherwise
+    one, every = (float(train_module.rank_divergence(cache, log_alphas, dataclasses.replace(cfg, rank_layers=n)))
+                  for n in (1, "all"))
+    assert one == pytest.approx(0.0, abs=1e-5) and every > 0.01  # "all" reaches the last layer, 1 only the first
+    assert every == pytest.approx(float(train_module.rank_divergence(cache, log_alphas, cfg)))  # all = both layers
     other = next(s for s in RANK_SCORES if s != score)
     assert float(train_module.rank_divergence(teacher(other), log_alphas, dataclasses.replace(cfg, rank_score=other))) > 0.01
 
@@ -423,5 +428,9 @@ def test_the_ranking_loss_teaches_the_first_layers_tovas_choice_and_leaves_the_b
         assert abs(sum(r["kept"] for r in rows[-40:]) / 40 - cfg.target(64)) < 0.03
     with pytest.raises(ValueError, match="rank_layers 3 > the model's 2 layers"):
         train("bad.pt", steps=1, rank_weight=1.0, rank_layers=3)
+    assert TrainConfig(rank_layers="all").ranked_layers(30) == 30 and TrainConfig(rank_layers=10).ranked_layers(30) == 10
+    for bad in (0, "most", 2.5):
+        with pytest.raises(ValueError, match="rank_layers counts layers from the first"):
+            TrainConfig(rank_layers=bad)
     with pytest.raises(ValueError, match="rank_weight"):
         TrainConfig(rank_weight=-1.0)

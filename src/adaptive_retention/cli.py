@@ -48,6 +48,15 @@ def compression(text: str) -> float:
     return _number(text, lambda v: 0 < v < 1, f"a compression is the fraction removed, in (0, 1); got {text}")
 
 
+def rank_layers(text: str) -> int | str:
+    """argparse type: TrainConfig.rank_layers, a count of layers from the first or "all"."""
+    from .decoding.train_config import ALL_LAYERS
+
+    if text == ALL_LAYERS:
+        return text
+    return int(_number(text, lambda v: v >= 1 and v == int(v), f"rank_layers is a count of layers ≥ 1 or {ALL_LAYERS!r}; got {text}"))
+
+
 def _bench(args) -> int:
     from .bench import bench
 
@@ -311,7 +320,7 @@ def _train_arguments(p, only: tuple[str, ...] = ()) -> None:
     for f in fields(TrainConfig):
         if only and f.name not in only:
             continue
-        kind = {"compression": compression}.get(f.name, type(f.default))
+        kind = {"compression": compression, "rank_layers": rank_layers}.get(f.name, type(f.default))
         p.add_argument("--" + f.name.replace("_", "-"), type=kind, default=f.default, choices=CHOICES.get(f.name),
                        help=f"default {f.default}")
 

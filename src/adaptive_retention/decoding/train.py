@@ -71,7 +71,7 @@ def rank_divergence(teacher: RetentionCache, log_alphas: list[torch.Tensor], cfg
     log α, so the budget is untouched. Ranked: the entries after the sinks, before the recent window and before the
     score's own queries."""
     terms = []
-    for layer, log_alpha in zip(teacher.layers[:cfg.rank_layers], log_alphas):                 # log α (B, H, T)
+    for layer, log_alpha in zip(teacher.layers[:cfg.ranked_layers(len(teacher.layers))], log_alphas):                 # log α (B, H, T)
         target = SCORES[cfg.rank_score](keys=layer.keys, positions=layer.positions, queries=layer.queries,
                                         query_positions=layer.query_positions,
                                         attention=layer.attention)                             # (B, Hkv, T)
@@ -153,8 +153,8 @@ def train_gates(model, train: list[torch.Tensor], held_out: list[torch.Tensor], 
             raise ValueError(f"init_gates {cfg.init_gates} holds gates for {start_from.config}, not this model's "
                              f"{gates.config} (gate_scope {cfg.gate_scope})")
         gates.load_state_dict(start_from.state_dict())
-    if cfg.rank_weight > 0 and cfg.rank_layers > gates.config["layers"]:
-        raise ValueError(f"rank_layers {cfg.rank_layers} > the model's {gates.config['layers']} layers")
+    if cfg.rank_weight > 0:
+        cfg.ranked_layers(gates.config["layers"])  # refuses more layers than the model has, before any step
     constraints = gates.config["layers"] * gates.config["heads"]  # a kept fraction per layer (and KV head)
     optimiser = torch.optim.AdamW(gates.parameters(), lr=cfg.lr, weight_decay=0.0)
     controller = DualController([cfg.target(length)] * constraints, eta=cfg.eta, warmup_steps=cfg.warmup_steps,

@@ -19,11 +19,14 @@ GATE_SCOPES = ("layer", "kv_head")  # kv_head: a gate per token and KV head, eac
 RANK_SCORES = ("tova", "snapkv", "h2o")
 CHOICES = {"gate": GATES, "dual_mode": DUAL_MODES, "projection": PROJECTIONS, "kl_focus": KL_FOCUS,
            "gate_scope": GATE_SCOPES, "rank_score": RANK_SCORES}  # the enum fields
-# The second stage of the reported recipe, warm-started from the first's gates (init_gates): the ranking loss on the
-# first ten layers' scorers, chosen on passkey calibration samples (probe seed 7; measurements/decoding-learned/README.md,
-# session 17). Was the long-range stage {kl_focus: long_range, steps: 150} (session 16: it bought nothing on seed 1).
+ALL_LAYERS = "all"  # rank_layers: every layer's scorer
+# The second stage of the reported recipe, warm-started from the first's gates (init_gates): the ranking loss on every
+# layer's scorer at weight 3 (on SmolLM2's 30 layers, each of the first ten as weighted as in session 17's ten-layer
+# recipe), chosen over six training runs on passkey calibration samples (probe seed 7; measurements/decoding-learned/
+# README.md, session 19: 24–36 / 40 per run where ten layers at weight 1 gave 2–39). Was {rank_weight: 1, rank_layers:
+# 10} (session 17), and before that the long-range stage {kl_focus: long_range, steps: 150} (session 16).
 # The workflow's decoding.learned.refine.
-REFINE = {"rank_weight": 1.0, "rank_layers": 10, "steps": 60, "warmup_steps": 0, "eval_every": 30}
+REFINE = {"rank_weight": 3.0, "rank_layers": ALL_LAYERS, "steps": 60, "warmup_steps": 0, "eval_every": 30}
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ class TrainConfig:
     copy_length: int = 32  # tokens per repeated span
     kl_focus: str = "all"  # "long_range": weight each scored position by KL(full ‖ sinks + window only) there
     rank_weight: float = 0.0  # > 0: a ranking loss on the first rank_layers layers' scorers toward rank_score's choice
-    rank_layers: int = 5  # how many layers, from the first, the ranking loss teaches
+    rank_layers: int | str = 5  # how many layers, from the first, the ranking loss teaches; ALL_LAYERS: every one
     rank_score: str = "tova"  # the press whose choice the ranking loss teaches (RANK_SCORES)
     init_gates: str = ""  # gates (.pt, or a run's .ckpt) to start from; "" = fresh gates at init_keep
     eval_every: int = 50
@@ -66,8 +69,9 @@ class TrainConfig:
             value = getattr(self, name)
             if value < 0 or not math.isfinite(value):
                 raise ValueError(f"{name} must be a finite number ≥ 0, got {value}")
-        if self.rank_layers < 1:
-            raise ValueError(f"rank_layers counts layers from the first; it must be ≥ 1, got {self.rank_layers}")
+        if self.rank_layers != ALL_LAYERS and not (isinstance(self.rank_layers, int) and self.rank_layers >= 1):
+            raise ValueError(f"rank_layers counts layers from the first: an integer ≥ 1 or {ALL_LAYERS!r}, "
+                             f"got {self.rank_layers!r}")
         if not 0 <= self.copy_spans <= 1:
             raise ValueError(f"copy_spans is a share of the training windows, in [0, 1]; got {self.copy_spans}")
         if not 2 <= self.copy_length <= self.kl_tokens:
@@ -80,3 +84,11 @@ class TrainConfig:
         if free <= 0:
             raise ValueError(f"a window of {length} tokens has no room beyond {self.sinks} sinks + {self.window} recent")
         return (budget_for(length, self.compression, self.sinks + self.window) - self.sinks - self.window) / free
+
+    def ranked_layers(self, layers: int) -> int:
+        """How many layers, from the first, the ranking loss teaches in a model of `layers` layers (more is refused)."""
+        if self.rank_layers == ALL_LAYERS:
+            return layers
+        if self.rank_layers > layers:
+            raise ValueError(f"rank_layers {self.rank_layers} > the model's {layers} layers")
+        return self.rank_layers
