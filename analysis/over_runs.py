@@ -52,8 +52,9 @@ def spread_p(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def compare(variants: dict[str, list[str]], compression: float | None = None) -> pd.DataFrame:
-    """One row per variant: runs, accuracy per run, mean ± 95 % half-width over runs; vs the first variant the mean
-    paired difference ± half-width and the sign-flip p. Runs that pair must hold the same samples."""
+    """One row per variant: runs, accuracy per run, mean ± 95 % half-width and sd over runs; vs the first variant the
+    mean paired difference ± half-width, the sign-flip p and the equal-spread p. Runs that pair must hold the same
+    samples."""
     runs = {name: [run_accuracy(path, compression) for path in paths] for name, paths in variants.items()}
     reference = next(iter(runs))
     counts = {name: len(r) for name, r in runs.items()}

@@ -71,7 +71,8 @@ def rank_divergence(teacher: RetentionCache, log_alphas: list[torch.Tensor], cfg
     log α, so the budget is untouched. Ranked: the entries after the sinks, before the recent window and before the
     score's own queries."""
     terms = []
-    for layer, log_alpha in zip(teacher.layers[:cfg.ranked_layers(len(teacher.layers))], log_alphas):                 # log α (B, H, T)
+    ranked = teacher.layers[:cfg.ranked_layers(len(teacher.layers))]
+    for layer, log_alpha in zip(ranked, log_alphas):                                           # log α (B, H, T)
         target = SCORES[cfg.rank_score](keys=layer.keys, positions=layer.positions, queries=layer.queries,
                                         query_positions=layer.query_positions,
                                         attention=layer.attention)                             # (B, Hkv, T)
