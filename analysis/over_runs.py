@@ -60,14 +60,14 @@ def compare(variants: dict[str, list[str]], compression: float | None = None) ->
     counts = {name: len(r) for name, r in runs.items()}
     if len(set(counts.values())) > 1:
         raise ValueError(f"every variant needs the same runs, paired by position: runs per variant {counts}")
+    ref = np.array([run.mean() for run in runs[reference]])  # (runs,) the reference's accuracy per run
     out = []
     for name, found in runs.items():
-        for k, (run, ref) in enumerate(zip(found, runs[reference])):
-            if not run.index.equals(ref.index):
+        for k, (run, ref_run) in enumerate(zip(found, runs[reference])):
+            if not run.index.equals(ref_run.index):
                 raise ValueError(f"{variants[name][k]} and {variants[reference][k]} hold different samples; "
                                  "pair only runs scored on the same calibration samples")
         acc = np.array([run.mean() for run in found])
-        ref = np.array([run.mean() for run in runs[reference]])
         diff, other = acc - ref, name != reference
         out.append(dict(variant=name, runs=len(acc), samples=len(found[0]), per_run=acc, accuracy=acc.mean(),
                         accuracy_ci95=ci95(acc), sd=np.std(acc, ddof=1), delta=diff.mean(),
