@@ -13,10 +13,13 @@ The learned cache (issue 19; `--learned` cells named `<probe>-<length>-c<compres
 probe, length and compression, its accuracy over training seeds (mean, t-interval over seeds; with one seed, the
 exact interval over its samples, marked so) and, against the full
 cache and every press at that compression, the difference and an exact McNemar test over the (seed, sample) pairs —
-the project's convention for seeded binary outcomes (`analysis.paired`).
+the project's convention for seeded binary outcomes (`analysis.paired`). Several learned variants (other training
+recipes, gates trained at another compression) share one table as `--learned-as NAME CELL.tsv ...`, each on its own
+rows under its name (`--learned` is the variant named "learned").
 
-    python -m analysis.decoding CELL.tsv ... [--learned L.tsv ...] [--cost cost.tsv [--cost-figure C.png]] \
-        [--perplexity ppl.tsv ...] --table T.csv [--learned-table L.csv] --markdown T.md --figure F.png
+    python -m analysis.decoding CELL.tsv ... [--learned L.tsv ...] [--learned-as NAME L.tsv ...]... \
+        [--cost cost.tsv [--cost-figure C.png]] [--perplexity ppl.tsv ...] --table T.csv [--learned-table L.csv] \
+        --markdown T.md --figure F.png
 """
 
 from __future__ import annotations
@@ -72,8 +75,8 @@ def table(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def load_learned(paths: list[str]) -> pd.DataFrame:
-    """The learned cells' rows, each with the training seed its file name gives."""
+def load_learned(paths: list[str], variant: str = LEARNED) -> pd.DataFrame:
+    """The learned cells' rows, each with the training seed its file name gives and the variant's name."""
     frames = []
     for path in paths:
         match = LEARNED_CELL.search(Path(path).name)
@@ -82,14 +85,23 @@ def load_learned(paths: list[str]) -> pd.DataFrame:
         rows = read_bench(path)
         if set(rows["method"]) != {LEARNED}:
             raise ValueError(f"{path}: a learned cell holds only method {LEARNED!r} rows, found {sorted(set(rows['method']))}")
-        frames.append(rows.assign(train_seed=int(match["seed"])))
+        frames.append(rows.assign(train_seed=int(match["seed"]), variant=variant))
     return pd.concat(frames, ignore_index=True)
 
 
+def load_variants(variants: dict[str, list[str]]) -> pd.DataFrame:
+    """Every learned variant's cells, {name: paths}; a name that is a press's or the full cache's is refused."""
+    clash = set(variants) & {"full", *METHODS}
+    if clash:
+        raise ValueError(f"a learned variant cannot be named like a method of the bench: {sorted(clash)}")
+    return pd.concat([load_learned(paths, name) for name, paths in variants.items()], ignore_index=True)
+
+
 def learned_table(learned: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
-    """Per probe, length, compression: the learned cache over training seeds against the full cache and each press."""
+    """Per variant, probe, length, compression: the learned cache over training seeds against the full cache and each
+    press."""
     out = []
-    for (probe, length, c), rows in learned.groupby(["probe", "length", "compression"], sort=True):
+    for (variant, probe, length, c), rows in learned.groupby(["variant", "probe", "length", "compression"], sort=False):
         ours = rows.pivot(index="train_seed", columns="sample", values="correct")          # (seeds, samples)
         cell = cells[(cells.probe == probe) & (cells.length == length)]
         rivals = {m: g.set_index("sample")["correct"] for m, g in cell[cell.compression.isin([c, 0.0])].groupby("method")}
@@ -99,7 +111,7 @@ def learned_table(learned: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
             low, high = per_seed.mean() - half, per_seed.mean() + half
         else:  # one seed: over its samples, as for a press (it says nothing of another seed)
             low, high = stats.binomtest(int(ours.to_numpy().sum()), ours.shape[1]).proportion_ci(0.95, method="exact")
-        row = dict(probe=probe, length=length, compression=c, seeds=len(per_seed), n=ours.shape[1],
+        row = dict(variant=variant, probe=probe, length=length, compression=c, seeds=len(per_seed), n=ours.shape[1],
                    accuracy=per_seed.mean(), ci_low=low, ci_high=high, ci_over="seeds" if len(per_seed) > 1 else "samples")
         presses = []
         for method, right in sorted(rivals.items()):
@@ -111,7 +123,7 @@ def learned_table(learned: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
         best = max(presses, key=lambda m: (rivals[m].loc[ours.columns].mean(), m))
         row.update(best_press=best, beats_every_press=all(row[f"delta_{m}"] > 0 and row[f"p_{m}"] < 0.05 for m in presses))
         out.append(row)
-    return pd.DataFrame(out)
+    return pd.DataFrame(out).sort_values(["probe", "length", "compression"], kind="stable", ignore_index=True)
 
 
 PERPLEXITY_KEYS = ["source", "document", "method", "compression"]
@@ -197,12 +209,13 @@ def markdown(summary: pd.DataFrame, cost: pd.DataFrame | None, perplexity: pd.Da
                   "Mean accuracy (%) over seeds with its t-interval (one seed: the exact interval over its samples, "
                   "marked *); Δ and exact McNemar p over (seed, sample) pairs "
                   "against the full cache and the best press at that compression.", "",
-                  "| probe | length | compression | seeds | learned | 95 % CI | Δ vs full | p | best press | Δ vs it | p | beats every press |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "| probe | length | compression | variant | seeds | accuracy | 95 % CI | Δ vs full | p | best press | Δ vs it | p | beats every press |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in learned.itertuples():
             r = r._asdict()
             best = r["best_press"]
-            lines.append(f"| {r['probe']} | {r['length']} | {r['compression']:g} | {r['seeds']} | {100 * r['accuracy']:.1f} | "
+            lines.append(f"| {r['probe']} | {r['length']} | {r['compression']:g} | {LABELS.get(r['variant'], r['variant'])} | "
+                         f"{r['seeds']} | {100 * r['accuracy']:.1f} | "
                          f"[{100 * r['ci_low']:.1f}, {100 * r['ci_high']:.1f}]{'*' if r['ci_over'] == 'samples' else ''} | {100 * r['delta_full']:+.1f} | {r['p_full']:.2g} | "
                          f"{LABELS.get(best, best)} | {100 * r[f'delta_{best}']:+.1f} | {r[f'p_{best}']:.2g} | "
                          f"{'yes' if r['beats_every_press'] else 'no'} |")
@@ -284,7 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("cells", nargs="+")
     p.add_argument("--learned", nargs="+", default=[], help="the learned cache's cells (<probe>-<length>-c<c>-s<seed>.tsv)")
-    p.add_argument("--learned-table", help="CSV of the learned cache's rows (empty without --learned)")
+    p.add_argument("--learned-as", nargs="+", action="append", default=[], metavar=("NAME", "CELL"),
+                   help="another learned variant's cells under its own name (repeatable)")
+    p.add_argument("--learned-table", help="CSV of the learned variants' rows (empty without --learned or --learned-as)")
     p.add_argument("--cost")
     p.add_argument("--cost-figure")
     p.add_argument("--perplexity", nargs="+", help="decode-perplexity TSVs (the bench's; the learned cache's)")
@@ -294,9 +309,14 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.cost_figure and not args.cost:
         p.error("--cost-figure draws --cost: give both")
+    variants = {LEARNED: args.learned} if args.learned else {}
+    for name, *paths in args.learned_as:
+        if not paths or name in variants:
+            p.error(f"--learned-as {name}: give each variant a new name and its cells")
+        variants[name] = paths
     cells = load(args.cells)
     summary = table(cells)
-    learned = learned_table(load_learned(args.learned), cells) if args.learned else None
+    learned = learned_table(load_variants(variants), cells) if variants else None
     cost = read_cost(args.cost) if args.cost else None
     perplexity = perplexity_table(load_perplexity(args.perplexity)) if args.perplexity else None
     write_atomic(args.table, summary.to_csv(index=False, float_format="%.4g"))
@@ -304,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.learned_table:
         write_atomic(args.learned_table, "" if learned is None else learned.to_csv(index=False, float_format="%.4g"))
     if learned is not None:
-        summary = pd.concat([summary, learned.assign(method=LEARNED)[["probe", "length", "compression", "method", "accuracy"]]])
+        summary = pd.concat([summary, learned.assign(method=learned["variant"])[["probe", "length", "compression", "method", "accuracy"]]])
     figure(summary, args.figure)
     if args.cost_figure:
         cost_figure(cost, args.cost_figure)

@@ -241,6 +241,46 @@ def test_the_learned_cache_is_compared_over_seeds_and_pairs(tmp_path):
         load_learned([str(tmp_path / "passkey-1024.tsv")])
 
 
+def test_learned_variants_share_one_table_each_under_its_name(tmp_path, capsys):
+    """Two learned variants whose cells carry the same names (other folders): each compared with the presses on its
+    own rows; in the CLI's markdown and figure each under its name; a variant named like a press, a name given twice
+    or a name without cells is refused before anything is written."""
+    from analysis.decoding import learned_table, load_variants
+    from analysis.decoding import main as analysis_main
+
+    base = dict(probe="passkey", length=8, tokens=8, depth=0.5, budget=4, answer="")
+    cells = [dict(base, sample=f"s{i}", method=m, compression=c, correct=k)
+             for i in range(20) for m, c, k in (("full", 0.0, 1), ("tova", 0.5, int(i < 10)))]
+    bench = tmp_path / "passkey-8.tsv"
+    pd.DataFrame(cells).to_csv(bench, sep="\t", index=False)
+    variants = {}
+    for name, right in (("learned", 18), ("trained at 0.75", 4)):
+        folder = tmp_path / name.replace(" ", "_")
+        folder.mkdir()
+        path = folder / "passkey-8-c0.5-s0.tsv"
+        pd.DataFrame([dict(base, sample=f"s{i}", method="learned", compression=0.5, correct=int(i < right))
+                      for i in range(20)]).to_csv(path, sep="\t", index=False)
+        variants[name] = [str(path)]
+    rows = learned_table(load_variants(variants), pd.DataFrame(cells)).set_index("variant")
+    assert rows.loc["learned", "accuracy"] == 0.9 and rows.loc["trained at 0.75", "accuracy"] == 0.2
+    assert rows.loc["learned", "delta_tova"] == pytest.approx(0.4) and rows.loc["trained at 0.75", "delta_tova"] == pytest.approx(-0.3)
+    assert rows.loc["learned", "p_tova"] == pytest.approx(2 * 0.5 ** 8)  # 8 discordant pairs, all the variant's
+    outputs = ["--table", str(tmp_path / "t.csv"), "--markdown", str(tmp_path / "t.md"), "--figure", str(tmp_path / "f.png"),
+               "--learned-table", str(tmp_path / "l.csv")]
+    assert analysis_main([str(bench), "--learned", *variants["learned"],
+                          "--learned-as", "trained at 0.75", *variants["trained at 0.75"], *outputs]) == 0
+    markdown = (tmp_path / "t.md").read_text()
+    assert "| passkey | 8 | 0.5 | learned (ours) | 1 | 90.0 |" in markdown and "| passkey | 8 | 0.5 | trained at 0.75 | 1 | 20.0 |" in markdown
+    assert list(pd.read_csv(tmp_path / "l.csv")["variant"]) == ["learned", "trained at 0.75"]
+    with pytest.raises(ValueError, match=r"named like a method of the bench: \['tova'\]"):
+        load_variants({"tova": variants["learned"]})
+    for bad in (["--learned-as", "learned", *variants["trained at 0.75"]], ["--learned-as", "x", "--learned-as", "x", *variants["learned"]]):
+        (tmp_path / "t.csv").unlink(missing_ok=True)
+        with pytest.raises(SystemExit):
+            analysis_main([str(bench), "--learned", *variants["learned"], *bad, *outputs])
+        assert "give each variant a new name and its cells" in capsys.readouterr().err and not (tmp_path / "t.csv").exists()
+
+
 def test_perplexity_files_merge_and_the_learned_cache_is_tested_against_the_closest_press(tmp_path):
     """The bench's and the learned cache's perplexity files share the full cache's rows (kept once; a disagreement is an
     error); training seeds average per document; each method gets a Wilcoxon test against the closest other method."""
