@@ -434,3 +434,22 @@ def test_the_ranking_loss_teaches_the_first_layers_tovas_choice_and_leaves_the_b
             TrainConfig(rank_layers=bad)
     with pytest.raises(ValueError, match="rank_weight"):
         TrainConfig(rank_weight=-1.0)
+
+
+def test_held_out_rows_read_each_window_once_with_the_full_model_for_every_gate_set():
+    """Three gate sets on the held-out windows: the same rows as each set scored alone, with the full model's pass made
+    once per window and copy (2 per window) and one gated pass per set (2 per window and set) — not 4 per set."""
+    cfg = TrainConfig(**FAST)
+    torch.manual_seed(0)
+    gate_sets = [CacheGates.for_model(MODEL, init_keep=keep) for keep in (0.3, 0.6, 0.9)]
+    alone = [train_module.held_out_rows(MODEL, [g], HELD, cfg)[0] for g in gate_sets]
+    calls = []
+    hook = MODEL.register_forward_pre_hook(lambda module, args: calls.append(1))
+    try:
+        together = train_module.held_out_rows(MODEL, gate_sets, HELD, cfg)
+    finally:
+        hook.remove()
+    assert len(calls) == 2 * len(HELD) + 2 * len(HELD) * len(gate_sets)
+    assert together == alone and len({r[0]["kept"] for r in together}) == 3
+    own_teacher = train_module._loss(MODEL, gate_sets[0], HELD[0][None], cfg, sample=False)[0]  # the full model's pass inside
+    assert alone[0][0]["kl"] == float(own_teacher)

@@ -118,10 +118,10 @@ def heldout_command(args) -> int:
     if not held:
         raise ValueError(f"no held-out window of {args.length} tokens in {args.data_dir} (sources {args.sources})")
     rows = []
-    for path, gates in gate_sets.items():
-        rows += [dict(gates=path, window=i, **r) for i, r in enumerate(held_out_rows(model, gates.to(model.device), held,
-                                                                                   cfg, quiet=args.quiet))]
-        mean = lambda key: sum(r[key] for r in rows[-len(held):]) / len(held)
+    per_set = held_out_rows(model, [g.to(model.device) for g in gate_sets.values()], held, cfg, quiet=args.quiet)
+    for path, scored in zip(gate_sets, per_set):
+        rows += [dict(gates=path, window=i, **r) for i, r in enumerate(scored)]
+        mean = lambda key: sum(r[key] for r in scored) / len(scored)
         print(f"{path}: KL {mean('kl'):.4f}, recall KL {mean('recall_kl'):.4f}, kept {mean('kept'):.4f} ({len(held)} windows)")
     write_atomic(args.out, tsv(rows, HELDOUT_COLUMNS))
     return 0

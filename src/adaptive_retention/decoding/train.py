@@ -86,15 +86,23 @@ def rank_divergence(teacher: RetentionCache, log_alphas: list[torch.Tensor], cfg
     return torch.stack(terms).mean()
 
 
+def _teacher(model, ids: torch.Tensor, cfg: TrainConfig, scored: slice = slice(None)) -> torch.Tensor:
+    """The full model's logits on the scored positions (B, scored, V): what every gate set is compared with."""
+    with torch.no_grad():
+        return model(ids, logits_to_keep=cfg.kl_tokens).logits[:, scored]
+
+
 def _loss(model, gates, ids: torch.Tensor, cfg: TrainConfig, sample: bool, scored: slice = slice(None),
-          focus: str = "all", rank: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+          focus: str = "all", rank: bool = False, teacher: torch.Tensor | None = None
+          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """(KL, expected kept per layer, ranking loss or None) on one batch of windows (B, T); `scored` picks among the
     last kl_tokens positions; focus "long_range" weights each position by KL(full ‖ local), where the far context
     matters (LongPPL's key tokens, Fang et al. 2024); rank: the teacher's pass records what `rank_score`
-    reads (`rank_divergence`)."""
+    reads (`rank_divergence`); `teacher`: `_teacher`'s logits for these ids and `scored`, when already computed."""
     with torch.no_grad():
         cache = RetentionCache.full(model, observe=(cfg.rank_score,)) if rank else None
-        teacher = model(ids, cache=cache, logits_to_keep=cfg.kl_tokens).logits[:, scored]
+        if rank or teacher is None:
+            teacher = model(ids, cache=cache, logits_to_keep=cfg.kl_tokens).logits[:, scored]
         weight = None
         if focus == "long_range":
             with GatedAttention(model, ClosedGates(gates.config["layers"]), cfg.sinks, cfg.window, sample=False):
@@ -113,22 +121,28 @@ def _copied(window: torch.Tensor, cfg: TrainConfig, generator: torch.Generator) 
 
 
 @torch.no_grad()
-def held_out_rows(model, gates, windows: list[torch.Tensor], cfg: TrainConfig, quiet: bool = True) -> list[dict]:
-    """Per held-out window {kl, kept, recall_kl} under deterministic gates: the KL on its scored tail, the mean
-    expected kept fraction, and the recall KL on a span copied into it — window i's copy drawn from seed i alone, so
-    every gate set meets the same copies (`decode-heldout` compares gate sets window by window)."""
-    rows = []
+def held_out_rows(model, gate_sets: list, windows: list[torch.Tensor], cfg: TrainConfig, quiet: bool = True
+                  ) -> list[list[dict]]:
+    """Per gate set, per held-out window {kl, kept, recall_kl} under deterministic gates: the KL on its scored tail,
+    the mean expected kept fraction, and the recall KL on a span copied into it — window i's copy drawn from seed i
+    alone, so every gate set meets the same copies (`decode-heldout` compares gate sets window by window). The full
+    model reads each window and its copy once for every gate set."""
+    rows = [[] for _ in gate_sets]
     for i, w in enumerate(tqdm(windows, desc="held-out windows", disable=quiet)):
-        divergence, kept, _ = _loss(model, gates, w[None].to(model.device), cfg, sample=False)
-        ids, scored = _copied(w, cfg, torch.Generator().manual_seed(i))
-        recall = _loss(model, gates, ids[None].to(model.device), cfg, sample=False, scored=scored)[0]
-        rows.append(dict(kl=float(divergence), kept=float(kept.mean()), recall_kl=float(recall)))
+        copied, span = _copied(w, cfg, torch.Generator().manual_seed(i))
+        inputs = [(w[None].to(model.device), slice(None)), (copied[None].to(model.device), span)]
+        teachers = [_teacher(model, ids, cfg, scored) for ids, scored in inputs]
+        for out, gates in zip(rows, gate_sets):
+            (divergence, kept, _), (recall, _, _) = (_loss(model, gates, ids, cfg, sample=False, scored=scored,
+                                                           teacher=teacher)
+                                                     for (ids, scored), teacher in zip(inputs, teachers))
+            out.append(dict(kl=float(divergence), kept=float(kept.mean()), recall_kl=float(recall)))
     return rows
 
 
 def held_out_kl(model, gates, windows: list[torch.Tensor], cfg: TrainConfig) -> tuple[float, float, float]:
     """(mean KL, mean kept, mean recall KL) over held-out windows (`held_out_rows`): the training trace's curve."""
-    rows = held_out_rows(model, gates, windows, cfg)
+    rows, = held_out_rows(model, [gates], windows, cfg)
     return tuple(sum(r[k] for r in rows) / len(rows) for k in ("kl", "kept", "recall_kl"))
 
 
