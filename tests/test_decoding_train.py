@@ -452,4 +452,4 @@ def test_held_out_rows_read_each_window_once_with_the_full_model_for_every_gate_
     assert len(calls) == 2 * len(HELD) + 2 * len(HELD) * len(gate_sets)
     assert together == alone and len({r[0]["kept"] for r in together}) == 3
     own_teacher = train_module._loss(MODEL, gate_sets[0], HELD[0][None], cfg, sample=False)[0]  # the full model's pass inside
-    assert alone[0][0]["kl"] == float(own_teacher)
+    assert alone[0][0]["kl"] == pytest.approx(float(own_teacher), rel=1e-4)  # (outside no_grad: other kernels)
