@@ -171,6 +171,9 @@ def test_the_corpus_holds_out_documents_and_never_holds_a_perplexity_document():
         assert set(manifest["excluded"][source]) == scored and len(scored) == 3
         assert not (train | held) & scored and not train & held and held
     assert len(split["train"]) == 12 and all(w.shape == (256,) for w in split["train"] + split["held_out"])
+    other, _ = windows("../shared/data", tokenizer, 256, exclude_length=512, exclude_documents=3, per_source=4, seed=1)
+    same = lambda a, b: len(a) == len(b) and all(torch.equal(x, y) for x, y in zip(a, b))
+    assert same(other["held_out"], split["held_out"]) and not same(other["train"], split["train"])  # one held-out set
     with pytest.raises(ValueError, match="unknown training source"):
         windows("../shared/data", tokenizer, 256, sources=("arxiv", "wiki"))
 

@@ -379,7 +379,7 @@ def _decoding_commands(sub) -> None:
     t.add_argument("--out", required=True, help="the gates (.pt); OUT.ckpt to resume from, OUT.trace.jsonl, OUT.corpus.json")
     t.set_defaults(func=_decode_train)
     h = sub.add_parser("decode-heldout", help="gate sets compared window by window on decode-train's held-out windows")
-    _train_arguments(h, only=("seed", "sinks", "window", "kl_tokens", "copy_length", "gate"))
+    _train_arguments(h, only=("sinks", "window", "kl_tokens", "copy_length", "gate"))  # the held-out windows: any seed's
     h.add_argument("--gates", nargs="+", required=True, help="trained gates (.pt or a run's .ckpt), each scored")
     h.add_argument("--windows", type=at_least(1), default=64, help="held-out windows scored (the training trace: 16)")
     h.add_argument("--out", required=True, help="TSV: one row per gate set × held-out window")

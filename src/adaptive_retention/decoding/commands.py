@@ -100,14 +100,15 @@ HELDOUT_COLUMNS = ("gates", "window", "kl", "recall_kl", "kept")
 
 def heldout_command(args) -> int:
     """decode-heldout: each gate set on the first --windows held-out windows of the corpus decode-train reads (same
-    corpus options and seed), one row per gate set and window — the held-out split is where gate sets are chosen."""
+    corpus options; the same windows for every seed), one row per gate set and window — the held-out split is where
+    gate sets are chosen."""
     from .corpus import windows
     from .learned import CacheGates
     from .train import held_out_rows
     from .train_config import TrainConfig
 
     check_writable(args.out)
-    cfg = TrainConfig(seed=args.seed, sinks=args.sinks, window=args.window, kl_tokens=args.kl_tokens,
+    cfg = TrainConfig(sinks=args.sinks, window=args.window, kl_tokens=args.kl_tokens,
                       copy_length=args.copy_length, gate=args.gate)
     cfg.target(args.length)
     gate_sets = {path: CacheGates.load(path) for path in args.gates}  # every file read before the model loads

@@ -5,7 +5,8 @@ length and count: those ids are excluded here and listed in the manifest).
 
 Documents, not windows, are split: every `HELD_OUT`-th document of each source (by sorted id) goes to the held-out
 split (the KL curve), so no held-out window shares a document with a training one. Windows of the sources alternate
-(arXiv, CUAD, IMDb, arXiv, …) in a seeded order within each source.
+(arXiv, CUAD, IMDb, arXiv, …) in a seeded order within each source; the held-out windows' order is the same for every
+seed, so every run's trace and `decode-heldout` score the same windows and runs of different seeds compare on them.
 
 `with_copy` is the recall pressure (`TrainConfig.copy_spans`): ordinary text rarely needs a token again hundreds of
 positions later, so gates trained on it alone learn to drop what a retrieval needs (they keep none of the passkey's
@@ -27,6 +28,7 @@ from .train_config import CORPORA
 
 IMDB = ("imdb/train.jsonl.gz", "text")
 HELD_OUT = 10  # every 10th document of a source (by sorted id) is held out
+HELD_OUT_ORDER = "held-out"  # the held-out windows' shuffle, one for every seed
 
 
 def _texts(data_dir: Path, source: str) -> dict[str, str]:
@@ -62,7 +64,12 @@ def windows(data_dir: str | os.PathLike, tokenizer, length: int, sources: tuple[
         parts = {"train": [d for i, d in enumerate(kept) if i % HELD_OUT], "held_out": kept[::HELD_OUT]}
         for name, docs in parts.items():
             cut = _cut(tokenizer, [texts[d] for d in docs], length, joined=source == "imdb", limit=per_source)
-            rng.shuffle(cut)
+            order = list(range(len(cut)))
+            rng.shuffle(order)  # the seed's stream draws for both splits: every seed's training order as it always was
+            if name == "held_out":  # but one held-out order for every seed
+                order.sort()
+                random.Random(f"{HELD_OUT_ORDER}-{source}").shuffle(order)
+            cut = [cut[i] for i in order]
             split[name].append(cut[:per_source] if per_source else cut)
             manifest["documents"][f"{source}/{name}"] = dict(documents=len(docs), windows=len(split[name][-1]),
                                                              ids=[] if source == "imdb" else docs)
