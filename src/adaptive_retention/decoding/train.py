@@ -86,10 +86,10 @@ def rank_divergence(teacher: RetentionCache, log_alphas: list[torch.Tensor], cfg
     return torch.stack(terms).mean()
 
 
-def _teacher(model, ids: torch.Tensor, cfg: TrainConfig, scored: slice = slice(None)) -> torch.Tensor:
+def _teacher(model, ids: torch.Tensor, cfg: TrainConfig, scored: slice = slice(None), cache=None) -> torch.Tensor:
     """The full model's logits on the scored positions (B, scored, V): what every gate set is compared with."""
     with torch.no_grad():
-        return model(ids, logits_to_keep=cfg.kl_tokens).logits[:, scored]
+        return model(ids, cache=cache, logits_to_keep=cfg.kl_tokens).logits[:, scored]
 
 
 def _loss(model, gates, ids: torch.Tensor, cfg: TrainConfig, sample: bool, scored: slice = slice(None),
@@ -101,8 +101,8 @@ def _loss(model, gates, ids: torch.Tensor, cfg: TrainConfig, sample: bool, score
     reads (`rank_divergence`); `teacher`: `_teacher`'s logits for these ids and `scored`, when already computed."""
     with torch.no_grad():
         cache = RetentionCache.full(model, observe=(cfg.rank_score,)) if rank else None
-        if rank or teacher is None:
-            teacher = model(ids, cache=cache, logits_to_keep=cfg.kl_tokens).logits[:, scored]
+        if rank or teacher is None:  # the ranking loss reads what the teacher's own pass records in `cache`
+            teacher = _teacher(model, ids, cfg, scored, cache)
         weight = None
         if focus == "long_range":
             with GatedAttention(model, ClosedGates(gates.config["layers"]), cfg.sinks, cfg.window, sample=False):
@@ -130,12 +130,11 @@ def held_out_rows(model, gate_sets: list, windows: list[torch.Tensor], cfg: Trai
     rows = [[] for _ in gate_sets]
     for i, w in enumerate(tqdm(windows, desc="held-out windows", disable=quiet)):
         copied, span = _copied(w, cfg, torch.Generator().manual_seed(i))
-        inputs = [(w[None].to(model.device), slice(None)), (copied[None].to(model.device), span)]
-        teachers = [_teacher(model, ids, cfg, scored) for ids, scored in inputs]
+        plain, copied = w[None].to(model.device), copied[None].to(model.device)
+        full, full_on_copy = _teacher(model, plain, cfg), _teacher(model, copied, cfg, span)
         for out, gates in zip(rows, gate_sets):
-            (divergence, kept, _), (recall, _, _) = (_loss(model, gates, ids, cfg, sample=False, scored=scored,
-                                                           teacher=teacher)
-                                                     for (ids, scored), teacher in zip(inputs, teachers))
+            divergence, kept, _ = _loss(model, gates, plain, cfg, sample=False, teacher=full)
+            recall, _, _ = _loss(model, gates, copied, cfg, sample=False, scored=span, teacher=full_on_copy)
             out.append(dict(kl=float(divergence), kept=float(kept.mean()), recall_kl=float(recall)))
     return rows
 
