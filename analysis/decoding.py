@@ -15,11 +15,12 @@ exact interval over its samples, marked so) and, against the full
 cache and every press at that compression, the difference and an exact McNemar test over the (seed, sample) pairs —
 the project's convention for seeded binary outcomes (`analysis.paired`). Several learned variants (other training
 recipes, gates trained at another compression) share one table as `--learned-as NAME CELL.tsv ...`, each on its own
-rows under its name (`--learned` is the variant named "learned").
+rows under its name (`--learned` is the variant named "learned"); `--perplexity-as NAME ppl.tsv ...` does the same
+for their perplexity files.
 
     python -m analysis.decoding CELL.tsv ... [--learned L.tsv ...] [--learned-as NAME L.tsv ...]... \
-        [--cost cost.tsv [--cost-figure C.png]] [--perplexity ppl.tsv ...] --table T.csv [--learned-table L.csv] \
-        --markdown T.md --figure F.png
+        [--cost cost.tsv [--cost-figure C.png]] [--perplexity ppl.tsv ... [--perplexity-as NAME ppl.tsv ...]...] \
+        --table T.csv [--learned-table L.csv] --markdown T.md --figure F.png
 """
 
 from __future__ import annotations
@@ -89,11 +90,16 @@ def load_learned(paths: list[str], variant: str = LEARNED) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def load_variants(variants: dict[str, list[str]]) -> pd.DataFrame:
-    """Every learned variant's cells, {name: paths}; a name that is a press's or the full cache's is refused."""
-    clash = set(variants) & {"full", *METHODS}
+def refuse_bench_names(names, taken=()) -> None:
+    """A learned variant named like the full cache, a press (or a name in `taken`) would merge with its rows."""
+    clash = set(names) & {"full", *METHODS, *taken}
     if clash:
         raise ValueError(f"a learned variant cannot be named like a method of the bench: {sorted(clash)}")
+
+
+def load_variants(variants: dict[str, list[str]]) -> pd.DataFrame:
+    """Every learned variant's cells, {name: paths}; a name that is a press's or the full cache's is refused."""
+    refuse_bench_names(variants)
     return pd.concat([load_learned(paths, name) for name, paths in variants.items()], ignore_index=True)
 
 
@@ -130,15 +136,20 @@ PERPLEXITY_KEYS = ["source", "document", "method", "compression"]
 SAME_NLL = 1e-5  # one document's NLL read twice: other thread counts move it by ~1e-7 (float sums in another order)
 
 
-def load_perplexity(paths: list[str]) -> pd.DataFrame:
+def load_perplexity(paths: list[str], variants: dict[str, list[str]] | None = None) -> pd.DataFrame:
     """decode-perplexity TSVs as one table: the bench's and the learned cache's files (named like a learned cell,
     `...-c<compression>-s<training seed>.tsv`: its seed goes in `train_seed`) each hold the full cache's rows, kept once
-    when they agree within `SAME_NLL` (the same documents read the same way); rows that disagree are an error."""
+    when they agree within `SAME_NLL` (the same documents read the same way); rows that disagree are an error.
+    `variants` ({name: paths}) are other learned variants' files: their learned rows become method `name`."""
+    variants = variants or {}
+    refuse_bench_names(variants, taken=[LEARNED])  # `paths`' learned rows are "learned"
     frames = []
-    for path in paths:
+    for name, path in [(LEARNED, p) for p in paths] + [(n, p) for n, ps in variants.items() for p in ps]:
         named = LEARNED_CELL.search(Path(path).name)
         frame = read_perplexity(path)
-        frame["train_seed"] = np.where(frame["method"] == LEARNED, int(named["seed"]) if named else 0, -1)
+        ours = frame["method"] == LEARNED
+        frame["train_seed"] = np.where(ours, int(named["seed"]) if named else 0, -1)
+        frame.loc[ours, "method"] = name
         frames.append(frame)
     rows = pd.concat(frames, ignore_index=True)
     keys = PERPLEXITY_KEYS + ["train_seed"]
@@ -156,8 +167,9 @@ def _wilcoxon(diff: pd.Series) -> float:
 
 def perplexity_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Per compression and method: perplexity exp(mean NLL) over documents, its 95 % interval, Wilcoxon p vs full and
-    vs the closest other method (the lowest mean NLL among the rest), on the same documents. The learned cache's
-    per-document NLL is its mean over training seeds (`train_seed`, if given): the documents are the unit."""
+    vs the closest other method (the lowest mean NLL among the rest; for a learned variant, among the presses), on the
+    same documents. The learned cache's per-document NLL is its mean over training seeds (`train_seed`, if given): the
+    documents are the unit."""
     out = []
     for c, at in rows.groupby("compression"):
         docs = {m: g.groupby(["source", "document"])["nll"].mean() for m, g in at.groupby("method")}
@@ -167,7 +179,7 @@ def perplexity_table(rows: pd.DataFrame) -> pd.DataFrame:
             row = dict(compression=c, method=method, documents=len(nll), perplexity=np.exp(nll.mean()),
                        ci_low=np.exp(low), ci_high=np.exp(high), nll_vs_full=diff.mean(),
                        p_vs_full=np.nan if method == "full" else _wilcoxon(diff))
-            rivals = {m: v for m, v in docs.items() if m not in ("full", method)}
+            rivals = {m: v for m, v in docs.items() if m not in ("full", method) and (method in METHODS or m in METHODS)}
             if method != "full":
                 best = min(rivals, key=lambda m: (rivals[m].mean(), m)) if rivals else None
                 to_best = nll - rivals[best].loc[nll.index] if best else pd.Series(np.nan, index=nll.index)
@@ -305,22 +317,31 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cost")
     p.add_argument("--cost-figure")
     p.add_argument("--perplexity", nargs="+", help="decode-perplexity TSVs (the bench's; the learned cache's)")
+    p.add_argument("--perplexity-as", nargs="+", action="append", default=[], metavar=("NAME", "TSV"),
+                   help="another learned variant's decode-perplexity TSVs under its own name (repeatable)")
     p.add_argument("--table", required=True)
     p.add_argument("--markdown", required=True)
     p.add_argument("--figure", required=True)
     args = p.parse_args(argv)
     if args.cost_figure and not args.cost:
         p.error("--cost-figure draws --cost: give both")
-    variants = {LEARNED: args.learned} if args.learned else {}
-    for name, *paths in args.learned_as:
-        if not paths or name in variants:
-            p.error(f"--learned-as {name}: give each variant a new name and its cells")
-        variants[name] = paths
+
+    def named(flag: str, groups: list[list[str]], variants: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name, *paths in groups:
+            if not paths or name in variants:
+                p.error(f"{flag} {name}: give each variant a new name and its files")
+            variants[name] = paths
+        return variants
+
+    variants = named("--learned-as", args.learned_as, {LEARNED: args.learned} if args.learned else {})
+    perplexity_variants = named("--perplexity-as", args.perplexity_as, {})
+    if perplexity_variants and not args.perplexity:
+        p.error("--perplexity-as needs --perplexity (the bench's full-cache and press rows)")
     cells = load(args.cells)
     summary = table(cells)
     learned = learned_table(load_variants(variants), cells) if variants else None
     cost = read_cost(args.cost) if args.cost else None
-    perplexity = perplexity_table(load_perplexity(args.perplexity)) if args.perplexity else None
+    perplexity = perplexity_table(load_perplexity(args.perplexity, perplexity_variants)) if args.perplexity else None
     write_atomic(args.table, summary.to_csv(index=False, float_format="%.4g"))
     write_atomic(args.markdown, markdown(summary, cost, perplexity, learned))
     if args.learned_table:

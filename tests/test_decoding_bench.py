@@ -278,12 +278,16 @@ def test_learned_variants_share_one_table_each_under_its_name(tmp_path, capsys):
         (tmp_path / "t.csv").unlink(missing_ok=True)
         with pytest.raises(SystemExit):
             analysis_main([str(bench), "--learned", *variants["learned"], *bad, *outputs])
-        assert "give each variant a new name and its cells" in capsys.readouterr().err and not (tmp_path / "t.csv").exists()
+        assert "give each variant a new name and its files" in capsys.readouterr().err and not (tmp_path / "t.csv").exists()
+    with pytest.raises(SystemExit):  # a variant's perplexity without the bench's (full cache, presses) to compare with
+        analysis_main([str(bench), "--perplexity-as", "x", str(bench), *outputs])
+    assert "--perplexity-as needs --perplexity" in capsys.readouterr().err and not (tmp_path / "t.csv").exists()
 
 
 def test_perplexity_files_merge_and_the_learned_cache_is_tested_against_the_closest_press(tmp_path):
     """The bench's and the learned cache's perplexity files share the full cache's rows (kept once; a disagreement is an
-    error); training seeds average per document; each method gets a Wilcoxon test against the closest other method."""
+    error); training seeds average per document; each method gets a Wilcoxon test against the closest other method (a
+    learned variant: the closest press); another variant's files (`--perplexity-as`) stand under its own name."""
     from analysis.decoding import load_perplexity, perplexity_table
 
     docs = [dict(source="arxiv", document=f"d{i}", tokens=1024, compression=0.5, budget=512, scored=512, nll=2.0 + 0.1 * i)
@@ -305,6 +309,16 @@ def test_perplexity_files_merge_and_the_learned_cache_is_tested_against_the_clos
     two = perplexity_table(load_perplexity([str(p) for p in paths] + [str(seed1)])).set_index("method")
     assert two.loc["learned", "nll_vs_full"] == pytest.approx(table.loc["learned", "nll_vs_full"] + 0.1)
     assert two.loc["learned", "documents"] == 8 and two.loc["h2o", "perplexity"] == table.loc["h2o", "perplexity"]
+    variant = tmp_path / "other" / "perplexity-c0.5-s0.tsv"  # another learned variant, closer than anything: under its own name
+    variant.parent.mkdir()
+    pd.DataFrame([dict(r, nll=r["nll"] - 0.05 * (r["method"] == "learned")) for r in learned]).to_csv(variant, sep="\t", index=False)
+    three = perplexity_table(load_perplexity([str(p) for p in paths], {"trained at 0.75": [str(variant)]})).set_index("method")
+    assert three.loc["trained at 0.75", "nll_vs_full"] == pytest.approx(table.loc["learned", "nll_vs_full"] - 0.05)
+    assert three.loc["learned", "closest_other"] == "h2o" and three.loc["trained at 0.75", "closest_other"] == "h2o"  # presses only
+    assert three.loc["h2o", "closest_other"] == "trained at 0.75" and three.loc["learned"].equals(table.loc["learned"])
+    for name in ("learned", "tova", "full"):
+        with pytest.raises(ValueError, match=f"named like a method of the bench: \\['{name}'\\]"):
+            load_perplexity([str(p) for p in paths], {name: [str(variant)]})
     pd.DataFrame([dict(r, nll=r["nll"] + 1e-7 * (r["method"] == "full")) for r in learned]).to_csv(paths[1], sep="\t", index=False)
     assert len(load_perplexity([str(p) for p in paths])) == 32  # read with another thread count: float noise, the same rows
     pd.DataFrame([dict(r, nll=r["nll"] + (r["method"] == "full")) for r in learned]).to_csv(paths[1], sep="\t", index=False)
