@@ -10,7 +10,7 @@ Wilcoxon signed-rank tests against the full cache and against the closest other 
 Cost (decode-cost): cache memory and milliseconds per generated token against context length, as a figure.
 
 The learned cache (issue 19; `--learned` cells named `<probe>-<length>-c<compression>-s<training seed>.tsv`): per
-probe, length and compression, its accuracy over training seeds (mean, t-interval over seeds; with one seed, the
+probe, length and compression, its accuracy over training seeds (mean, t-interval over seeds clipped to [0, 1]; with one seed, the
 exact interval over its samples, marked so) and, against the full
 cache and every press at that compression, the difference and an exact McNemar test over the (seed, sample) pairs —
 the project's convention for seeded binary outcomes (`analysis.paired`). Several learned variants (other training
@@ -114,7 +114,7 @@ def learned_table(learned: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
         per_seed = ours.mean(axis=1)
         if len(per_seed) > 1:  # over training seeds
             half = ci95(per_seed.to_numpy())  # 0 when the seeds agree exactly (scipy's t.interval gives NaN there)
-            low, high = per_seed.mean() - half, per_seed.mean() + half
+            low, high = max(per_seed.mean() - half, 0.0), min(per_seed.mean() + half, 1.0)  # an accuracy lies in [0, 1]
         else:  # one seed: over its samples, as for a press (it says nothing of another seed)
             low, high = stats.binomtest(int(ours.to_numpy().sum()), ours.shape[1]).proportion_ci(0.95, method="exact")
         row = dict(variant=variant, probe=probe, length=length, compression=c, seeds=len(per_seed), n=ours.shape[1],

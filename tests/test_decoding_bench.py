@@ -211,7 +211,8 @@ def test_the_cost_figure_needs_the_cost_table(tmp_path, capsys):
 
 def test_the_learned_cache_is_compared_over_seeds_and_pairs(tmp_path):
     """Two training seeds of a learned cell against a cell with the full cache and two presses: the mean over seeds,
-    Δ and McNemar over the (seed, sample) pairs, the best press and whether every press is beaten."""
+    Δ and McNemar over the (seed, sample) pairs, the best press and whether every press is beaten; the interval over
+    seeds stays within [0, 1]."""
     from analysis.decoding import learned_table, load_learned
 
     cells, learned = [], []
@@ -235,6 +236,11 @@ def test_the_learned_cache_is_compared_over_seeds_and_pairs(tmp_path):
     assert row.ci_over == "seeds" and row.ci_low == pytest.approx(26 / 30 - 12.706 / 30, abs=1e-3)  # t(1) · sem of 27/30, 25/30
     twice = learned_table(load_learned([paths[0], paths[0].replace("-s0", "-s2")]), pd.DataFrame(cells)).iloc[0]
     assert (twice.ci_low, twice.ci_high) == pytest.approx((27 / 30, 27 / 30))  # seeds that agree exactly: a zero-width interval, not NaN
+    far = tmp_path / "far" / "passkey-1024-c0.5-s1.tsv"  # seeds at 27/30 and 3/30: t(1) gives ±3.8, clipped to [0, 1]
+    far.parent.mkdir()
+    pd.read_csv(paths[1], sep="\t").assign(correct=lambda d: (d["sample"].str[1:].astype(int) < 3).astype(int)).to_csv(far, sep="\t", index=False)
+    apart = learned_table(load_learned([paths[0], str(far)]), pd.DataFrame(cells)).iloc[0]
+    assert (apart.ci_low, apart.ci_high) == (0.0, 1.0) and apart.accuracy == pytest.approx(0.5)
     one = learned_table(load_learned(paths[:1]), pd.DataFrame(cells)).iloc[0]  # one seed: the exact interval over samples
     assert one.ci_over == "samples" and (one.ci_low, one.ci_high) == pytest.approx(stats.binomtest(27, 30).proportion_ci(0.95, "exact"))
     with pytest.raises(ValueError, match="is named"):
