@@ -10,9 +10,9 @@ Wilcoxon signed-rank tests against the full cache and against the closest other 
 Cost (decode-cost): cache memory and milliseconds per generated token against context length, as a figure.
 
 The learned cache (issue 19; `--learned` cells named `<probe>-<length>-c<compression>-s<training seed>.tsv`): per
-probe, length and compression, its accuracy over training seeds (mean, t-interval over seeds clipped to [0, 1]; with one seed, the
-exact interval over its samples, marked so) and, against the full
-cache and every press at that compression, the difference and an exact McNemar test over the (seed, sample) pairs —
+probe, length and compression, its accuracy over training seeds (mean, t-interval over seeds clipped to [0, 1];
+with one seed, the exact interval over its samples, marked so) and, against the full cache and every press at that
+compression, the difference and an exact McNemar test over the (seed, sample) pairs —
 the project's convention for seeded binary outcomes (`analysis.paired`). Several learned variants (other training
 recipes, gates trained at another compression) share one table as `--learned-as NAME CELL.tsv ...`, each on its own
 rows under its name (`--learned` is the variant named "learned"); `--perplexity-as NAME ppl.tsv ...` does the same
