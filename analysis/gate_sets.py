@@ -7,12 +7,16 @@ or a press's rows in it, named `<stem>:<method>`.
 Every system must hold the same (probe, length, sample) rows as the reference, at one compression (`--compression`
 picks it from files holding several, e.g. the presses' cell; their full-cache rows always count, as `<stem>:full`).
 
-    python -m analysis.gate_sets BENCH.tsv [BENCH.tsv ...] [--compression C] [--reference NAME] [--markdown OUT.md]
+`--pool`: systems named `<name>-s<training seed>` (one file per training seed of a recipe) become one system
+`<name>-s*` over its (seed, sample) pairs, so two recipes are compared over every seed at once.
+
+    python -m analysis.gate_sets BENCH.tsv [BENCH.tsv ...] [--compression C] [--pool] [--reference NAME] [--markdown OUT.md]
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -49,6 +53,20 @@ def systems(paths: list[str], compression: float | None = None) -> dict[str, pd.
     return out
 
 
+SEEDED = re.compile(r"^(?P<recipe>[^:]+)-s(?P<seed>\d+)$")  # a learned system of one training seed
+
+
+def pool_seeds(found: dict[str, pd.Series]) -> dict[str, pd.Series]:
+    """`<name>-s<seed>` systems → `<name>-s*`, indexed by (seed, *KEY); any other system cannot pair with them."""
+    pooled: dict[str, dict[int, pd.Series]] = {}
+    for name, correct in found.items():
+        seeded = SEEDED.match(name)
+        if seeded is None:
+            raise ValueError(f"--pool pairs training seeds: {name!r} is not named <name>-s<seed>")
+        pooled.setdefault(f"{seeded['recipe']}-s*", {})[int(seeded["seed"])] = correct
+    return {name: pd.concat(seeds, names=["seed"]).sort_index() for name, seeds in pooled.items()}
+
+
 def table(found: dict[str, pd.Series], reference: str) -> pd.DataFrame:
     """One row per system: correct, n, Δ correct against the reference and its exact McNemar p over the same samples."""
     if reference not in found:
@@ -76,10 +94,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("tables", nargs="+", help="decode-bench TSVs scored on the same samples")
     p.add_argument("--compression", type=float, help="the compression to compare at (needed when a file holds several)")
+    p.add_argument("--pool", action="store_true", help="pool each <name>-s<seed> system's seeds into <name>-s*")
     p.add_argument("--reference", help="the system the others are paired against (default: the first file's learned rows)")
     p.add_argument("--markdown")
     args = p.parse_args(argv)
     found = systems(args.tables, args.compression)
+    if args.pool:
+        found = pool_seeds(found)
     reference = args.reference or next(iter(found))
     text = markdown(table(found, reference), reference)
     if args.markdown:
