@@ -1,5 +1,6 @@
 """Several learned gate sets (and presses) scored on the same probe samples: per system the samples answered
-correctly, and against a reference system the paired difference with an exact McNemar p — how a training variant is
+correctly, and against a reference system the paired difference with an exact p over the samples (`paired.sign_flip`:
+McNemar's for one seed) — how a training variant is
 chosen on calibration samples (probe seed 7) before the bench's own samples (seed 0) are touched.
 
 A system is one file's `learned` rows, named by the file's stem (`<folder>/<stem>` when an earlier file has that stem),
@@ -8,7 +9,8 @@ Every system must hold the same (probe, length, sample) rows as the reference, a
 picks it from files holding several, e.g. the presses' cell; their full-cache rows always count, as `<stem>:full`).
 
 `--pool`: systems named `<name>-s<training seed>` (one file per training seed of a recipe) become one system
-`<name>-s*` over its (seed, sample) pairs, so two recipes are compared over every seed at once.
+`<name>-s*` over its seeds, so two recipes are compared over every seed at once: each sample's seed-mean difference,
+the samples the unit.
 
     python -m analysis.gate_sets BENCH.tsv [BENCH.tsv ...] [--compression C] [--pool] [--reference NAME] [--markdown OUT.md]
 """
@@ -25,7 +27,7 @@ from adaptive_retention.decoding.bench import FULL
 from adaptive_retention.decoding.scores import LEARNED
 from adaptive_retention.io import write_atomic
 
-from .paired import mcnemar
+from .paired import sign_flip
 from .result_tsv import read_bench
 
 KEY = ["probe", "length", "sample"]
@@ -68,7 +70,8 @@ def pool_seeds(found: dict[str, pd.Series]) -> dict[str, pd.Series]:
 
 
 def table(found: dict[str, pd.Series], reference: str) -> pd.DataFrame:
-    """One row per system: correct, n, Δ correct against the reference and its exact McNemar p over the same samples."""
+    """One row per system: correct, n, Δ correct against the reference and its exact p over the same samples (a pooled
+    system's seeds averaged per sample)."""
     if reference not in found:
         raise ValueError(f"reference {reference!r} is not one of the systems {sorted(found)}")
     ref = found[reference]
@@ -79,12 +82,17 @@ def table(found: dict[str, pd.Series], reference: str) -> pd.DataFrame:
         other = name != reference
         out.append(dict(system=name, correct=int(correct.sum()), n=len(correct),
                         delta=int(correct.sum() - ref.sum()) if other else 0,
-                        p_value=mcnemar(correct.to_numpy(), ref.to_numpy()) if other else float("nan")))
+                        p_value=sign_flip(_seeds_by_sample(correct), _seeds_by_sample(ref)) if other else float("nan")))
     return pd.DataFrame(out)
 
 
+def _seeds_by_sample(correct: pd.Series):
+    """(seeds, samples) outcomes of a pooled system (index (seed, *KEY)); a one-seed system's as they are."""
+    return correct.unstack("seed").T.to_numpy() if "seed" in correct.index.names else correct.to_numpy()
+
+
 def markdown(summary: pd.DataFrame, reference: str) -> str:
-    lines = [f"| system | correct | Δ vs {reference} | McNemar p |", "|---|---:|---:|---:|"]
+    lines = [f"| system | correct | Δ vs {reference} | p (exact, samples paired) |", "|---|---:|---:|---:|"]
     lines += [f"| {r.system} | {r.correct} / {r.n} | {r.delta:+d} | {r.p_value:.2g} |" if r.system != reference
               else f"| {r.system} | {r.correct} / {r.n} | reference | |" for r in summary.itertuples()]
     return "\n".join(lines) + "\n"

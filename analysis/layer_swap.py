@@ -1,6 +1,6 @@
 """The layer-swap diagnostic's table (`scripts/layer_swap.py`): per gate set, probe and variant, the samples answered
 correctly, and against the cache it was swapped into (`learned+tova@a-b` against `learned`, `tova+learned@a-b` against
-`tova`) the paired difference with an exact McNemar p over the same samples.
+`tova`) the paired difference with an exact McNemar p over the same samples (`paired.sign_flip`, one seed).
 
     python -m analysis.layer_swap SWAP.tsv [SWAP.tsv ...] [--markdown OUT.md]
 """
@@ -13,7 +13,7 @@ import pandas as pd
 
 from adaptive_retention.io import write_atomic
 
-from .paired import mcnemar
+from .paired import sign_flip
 from .result_tsv import read_layer_swap
 
 
@@ -32,7 +32,7 @@ def table(rows: pd.DataFrame) -> pd.DataFrame:
             swapped = variant != base
             out.append(dict(run=key[0], gates=gates, probe=probe, variant=variant, correct=int(a.sum()), n=len(a),
                             base=base if swapped else "", delta=int(a.sum() - b.sum()) if swapped else 0,
-                            p_value=mcnemar(a, b) if swapped else float("nan")))
+                            p_value=sign_flip(a, b) if swapped else float("nan")))
     return pd.DataFrame(out)
 
 

@@ -1,5 +1,5 @@
 """Training variants compared over training runs, not over samples: each decode-bench TSV is one run's learned cache
-on the calibration samples, and the run is the unit. gate_sets' McNemar pairs samples and is blind to how far a second
+on the calibration samples, and the run is the unit. gate_sets' paired test pairs samples and is blind to how far a second
 run of the same variant moves (session 18: one recipe, two run seeds, 14 vs 2 of 40 passkey samples).
 
 Each `--variant NAME FILE...` lists one variant's runs; the k-th file of every variant must come from the same stage-1

@@ -5,8 +5,9 @@ A *system* is a method on a kind of checkpoint: `learned (ours)`, `learned (pape
 model), `random (ours)` (on a retention checkpoint of recipe `ours`); the recipe is the results' `study` field. Results
 are paired by task, budget, seed and example id (the evaluation set is the same examples in the same order for every
 system of a seed; anything else is an error).
-- Metrics that are 0/100 per example (accuracy; micro-F1 of single-label classes): McNemar's exact test on the
-  discordant examples pooled over seeds (scipy.stats.binomtest), two-sided.
+- Metrics that are 0/100 per example (accuracy; micro-F1 of single-label classes): the exact sign-flip test of each
+  example's seed-mean difference (`sign_flip`; with one seed McNemar's exact test), two-sided. Until session 23 the
+  discordant (seed, example) pairs were pooled into one McNemar test, which counts an example once per seed.
 - Other metrics (F1 of spans, ROUGE): a paired bootstrap over examples (the same resampled examples for every seed),
   two-sided percentile p-value.
 The difference's 95 % interval is the paired bootstrap's in both cases. Reads result files only; never trains.
@@ -31,6 +32,7 @@ from .aggregate import ci95
 
 FULL = "full"
 BOOTSTRAP = 10_000
+TEST = "exact sign-flip over examples"  # `sign_flip`, as the tables name it
 
 
 def system_of(result: dict) -> str:
@@ -60,11 +62,28 @@ def seed_interval(values) -> tuple[float, float]:
     return float(v.mean()), ci95(v)
 
 
-def mcnemar(a: np.ndarray, b: np.ndarray) -> float:
-    """Exact two-sided McNemar p-value of paired 0/1 outcomes (any positive value counts as a success)."""
-    a, b = a > 0, b > 0
-    only_a, only_b = int((a & ~b).sum()), int((b & ~a).sum())
-    return 1.0 if only_a + only_b == 0 else float(stats.binomtest(only_a, only_a + only_b, 0.5).pvalue)
+def sign_flip(a, b) -> float:
+    """Exact two-sided paired test of 0/1 outcomes (any positive value is a success) over examples: a (seeds_a,
+    examples), b (seeds_b, examples), or 1-D for one seed. The example is the unit: its difference is the seed-mean of a
+    minus that of b (an example's seeds are not independent draws — a sample hard for a press stays hard for every
+    seed — so pooling (seed, example) pairs overstates the evidence), and under the null each nonzero difference is as
+    likely + as −, independently (the sign-flip permutation test). Exact: the null law of the summed difference is a
+    convolution of binomials. With one seed on each side it is McNemar's exact test."""
+    a, b = np.atleast_2d(np.asarray(a) > 0), np.atleast_2d(np.asarray(b) > 0)
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"paired outcomes on different examples: {a.shape[1]} vs {b.shape[1]}")
+    scale = np.lcm(a.shape[0], b.shape[0])  # the differences as integers: scale × (mean a − mean b)
+    diff = a.sum(0) * (scale // a.shape[0]) - b.sum(0) * (scale // b.shape[0])    # (examples,)
+    sizes, counts = np.unique(np.abs(diff[diff != 0]), return_counts=True)
+    if not len(sizes):
+        return 1.0
+    law = np.ones(1)  # of Σ size·B_size, B_size ~ Binomial(count, 1/2): the positive signs' share of the sum
+    for size, count in zip(sizes, counts):
+        term = np.zeros(size * count + 1)
+        term[::size] = stats.binom.pmf(np.arange(count + 1), count, 0.5)
+        law = np.convolve(law, term)
+    total = 2 * np.arange(len(law)) - int((sizes * counts).sum())  # each value of the signed sum
+    return float(min(1.0, law[np.abs(total) >= abs(int(diff.sum()))].sum()))
 
 
 def paired_bootstrap(a: np.ndarray, b: np.ndarray, n: int = BOOTSTRAP, seed: int = 0) -> tuple[float, float, float]:
@@ -112,8 +131,8 @@ def compare(df: pd.DataFrame, reference: str) -> pd.DataFrame:
                 low, high, p_boot = paired_bootstrap(a, b)
                 binary = _binary(a) and _binary(b)
                 row.update({"vs": reference, "paired_seeds": len(seeds), "diff": float((a - b).mean()), "diff_low": low,
-                            "diff_high": high, "test": "McNemar exact" if binary else "paired bootstrap",
-                            "p_value": mcnemar(a.ravel(), b.ravel()) if binary else p_boot})
+                            "diff_high": high, "test": TEST if binary else "paired bootstrap",
+                            "p_value": sign_flip(a, b) if binary else p_boot})
             rows.append(row)
     return pd.DataFrame(rows)
 

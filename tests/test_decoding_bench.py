@@ -209,10 +209,10 @@ def test_the_cost_figure_needs_the_cost_table(tmp_path, capsys):
         read_cost(str(cost))
 
 
-def test_the_learned_cache_is_compared_over_seeds_and_pairs(tmp_path):
+def test_the_learned_cache_is_compared_over_seeds_and_samples(tmp_path):
     """Two training seeds of a learned cell against a cell with the full cache and two presses: the mean over seeds,
-    Δ and McNemar over the (seed, sample) pairs, the best press and whether every press is beaten; the interval over
-    seeds stays within [0, 1]."""
+    Δ and the exact paired test over samples (each sample's seed-mean difference), the full cache's own p against the
+    best press, whether every press is beaten; the interval over seeds stays within [0, 1]."""
     from analysis.decoding import learned_table, load_learned
 
     cells, learned = [], []
@@ -231,20 +231,23 @@ def test_the_learned_cache_is_compared_over_seeds_and_pairs(tmp_path):
     shutil.copy(paths[0], paths[0].replace("-s0", "-s2"))  # a third seed equal to the first
     row = learned_table(load_learned(paths), pd.DataFrame(cells)).iloc[0]
     assert row.seeds == 2 and row.accuracy == pytest.approx(26 / 30) and row.best_press == "tova"
-    assert row.delta_tova == pytest.approx(26 / 30 - 0.5) and row.p_tova == pytest.approx(2 * 0.5 ** 22)  # 22 discordant pairs, all ours
+    # 12 samples differ from TOVA (10 by both seeds, 2 by seed 0), all ours: 2 × 0.5^12 — not the pooled 22 (seed, sample) pairs' 2 × 0.5^22
+    assert row.delta_tova == pytest.approx(26 / 30 - 0.5) and row.p_tova == pytest.approx(2 * 0.5 ** 12)
+    assert row.p_full_vs_best_press == pytest.approx(2 * 0.5 ** 15)  # the full cache right on the 15 samples TOVA misses
     assert row.delta_full == pytest.approx(26 / 30 - 1) and row.beats_every_press
     assert not row.seeds_clear_best_press  # its interval over two seeds reaches below TOVA's 0.5
     assert row.ci_over == "seeds" and row.ci_low == pytest.approx(26 / 30 - 12.706 / 30, abs=1e-3)  # t(1) · sem of 27/30, 25/30
     twice = learned_table(load_learned([paths[0], paths[0].replace("-s0", "-s2")]), pd.DataFrame(cells)).iloc[0]
     assert (twice.ci_low, twice.ci_high) == pytest.approx((27 / 30, 27 / 30))  # seeds that agree exactly: a zero-width interval, not NaN
     assert twice.seeds_clear_best_press  # ... above TOVA's 0.5
+    one = learned_table(load_learned(paths[:1]), pd.DataFrame(cells)).iloc[0]
+    assert twice.p_tova == pytest.approx(one.p_tova)  # a seed read twice is one seed's evidence
     far = tmp_path / "far" / "passkey-1024-c0.5-s1.tsv"  # seeds at 27/30 and 3/30: t(1) gives ±3.8, clipped to [0, 1]
     far.parent.mkdir()
     pd.read_csv(paths[1], sep="\t").assign(correct=lambda d: (d["sample"].str[1:].astype(int) < 3).astype(int)).to_csv(far, sep="\t", index=False)
     apart = learned_table(load_learned([paths[0], str(far)]), pd.DataFrame(cells)).iloc[0]
     assert (apart.ci_low, apart.ci_high) == (0.0, 1.0) and apart.accuracy == pytest.approx(0.5)
-    one = learned_table(load_learned(paths[:1]), pd.DataFrame(cells)).iloc[0]  # one seed: the exact interval over samples
-    assert not one.seeds_clear_best_press  # one seed says nothing of another
+    assert not one.seeds_clear_best_press  # one seed: the exact interval over samples  # one seed says nothing of another
     assert one.ci_over == "samples" and (one.ci_low, one.ci_high) == pytest.approx(stats.binomtest(27, 30).proportion_ci(0.95, "exact"))
     with pytest.raises(ValueError, match="is named"):
         load_learned([str(tmp_path / "passkey-1024.tsv")])

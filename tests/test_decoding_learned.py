@@ -353,7 +353,7 @@ def test_the_gate_sets_table_pairs_each_file_with_the_reference_by_sample(tmp_pa
     """analysis.gate_sets: each file's learned rows are one system named by the file, a press in a file is
     `<file>:<method>`; the rank gates answer 10 samples stage 1 misses and lose none: Δ +10, p = 2 × 0.5^10. Files in
     any row order pair by sample; a file over other samples is refused, naming it. `--pool` pairs two recipes over
-    their training seeds' (seed, sample) pairs."""
+    their training seeds, each sample's seed-mean difference the unit."""
     from analysis.gate_sets import main
 
     def bench(name, scores, method="learned", samples=range(20)):
@@ -393,11 +393,12 @@ def test_the_gate_sets_table_pairs_each_file_with_the_reference_by_sample(tmp_pa
         (tmp_path / top / "s16" / "rank.tsv").write_text((tmp_path / "rank.tsv").read_text())
     with pytest.raises(ValueError, match="'s16/rank' twice"):
         main([rank, str(tmp_path / "a" / "s16" / "rank.tsv"), str(tmp_path / "b" / "s16" / "rank.tsv")])
-    # --pool: two training seeds of each recipe, one system per recipe over the 40 (seed, sample) pairs
+    # --pool: two training seeds of each recipe, one system per recipe over its seeds, paired by sample
     seeds = [bench(f"{r}-s{k}.tsv", [1] * n + [0] * (20 - n)) for r, k, n in (("stage1", 0, 4), ("stage1", 1, 6),
                                                                               ("rank", 0, 14), ("rank", 1, 10))]
     assert main([*seeds, "--pool", "--markdown", str(tmp_path / "P.md")]) == 0
-    assert f"| rank-s* | 24 / 40 | +14 | {2 * 0.5 ** 14:.2g} |" in (tmp_path / "P.md").read_text()  # 10 + 4 discordant, all rank's
+    # 10 samples differ, all rank's (samples 6–9 by 1, 4–5 and 10–13 by ½): 2 × 0.5^10, not the 14 pooled pairs' 2 × 0.5^14
+    assert f"| rank-s* | 24 / 40 | +14 | {2 * 0.5 ** 10:.2g} |" in (tmp_path / "P.md").read_text()
     with pytest.raises(ValueError, match="'rank' is not named <name>-s<seed>"):
         main([*seeds, rank, "--pool"])
     with pytest.raises(ValueError, match="'rank-s\\*' and the reference 'stage1-s\\*' hold different samples"):

@@ -1,5 +1,6 @@
 """Paired tests and seed intervals (analysis/paired.py) against closed forms and invariants."""
 
+import itertools
 import json
 from math import comb
 
@@ -12,11 +13,36 @@ from scipy import stats
 from analysis import paired
 
 
-def test_mcnemar_is_the_exact_binomial_on_discordant_pairs():
+def test_one_seed_is_mcnemars_exact_binomial_on_discordant_pairs():
     a = np.array([100] * 10 + [0] * 2 + [100] * 30 + [0] * 5)  # 10 only-a, 2 only-b, 30 both, 5 neither
     b = np.array([0] * 10 + [100] * 2 + [100] * 30 + [0] * 5)
     want = 2 * sum(comb(12, k) for k in range(10, 13)) / 2 ** 12
-    assert paired.mcnemar(a, b) == pytest.approx(want) and paired.mcnemar(a, a) == 1.0
+    assert paired.sign_flip(a, b) == pytest.approx(want) and paired.sign_flip(a, a) == 1.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 11), st.integers(0, 10**6))
+def test_sign_flip_is_every_sign_pattern_of_the_samples_differences(seeds_a, seeds_b, n, seed):
+    """Against brute force: each sample's seed-mean difference, every one of the 2^n sign patterns equally likely."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.random((seeds_a, n)) < 0.6, rng.random((seeds_b, n)) < 0.4
+    diff = a.mean(0) - b.mean(0)
+    sums = np.abs(np.array(list(itertools.product((1, -1), repeat=n))) @ diff)
+    assert paired.sign_flip(a, b) == pytest.approx((sums >= abs(diff.sum()) - 1e-9).mean())
+    assert paired.sign_flip(a, b) == pytest.approx(paired.sign_flip(b, a))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(2, 4), st.integers(20, 200), st.integers(0, 10**6))
+def test_a_seed_repeated_is_one_seeds_evidence(copies, n, seed):
+    """The samples are the unit: the same outcomes read `copies` times give the same p, where pooling the (seed,
+    sample) pairs into one McNemar test (the convention before session 23) makes them look `copies` times as many."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.random(n) < 0.7, rng.random(n) < 0.5
+    assert paired.sign_flip(np.tile(a, (copies, 1)), np.tile(b, (copies, 1))) == pytest.approx(paired.sign_flip(a, b))
+    assert paired.sign_flip(np.tile(a, (copies, 1)), b) == pytest.approx(paired.sign_flip(a, b))
+    with pytest.raises(ValueError, match="different examples"):
+        paired.sign_flip(a, b[1:])
 
 
 def test_seed_interval_is_the_t_interval():
@@ -63,7 +89,7 @@ def test_compare_pairs_systems_by_seed_and_example(tmp_path):
     assert set(table.index) == {"learned (ours)", "heavy_hitter", "full (long)"}
     assert table.loc["full (long)", "diff"] < 0 and table.loc["full (long)", "of_full_pct"] > 100
     hh = table.loc["heavy_hitter"]
-    assert hh.test == "McNemar exact" and hh.p_value < 1e-6 and hh["diff"] > 0 and hh.diff_low > 0 and hh.paired_seeds == 3
+    assert hh.test == paired.TEST and hh.p_value < 1e-6 and hh["diff"] > 0 and hh.diff_low > 0 and hh.paired_seeds == 3
     assert 94 < table.loc["learned (ours)", "of_full_pct"] < 100 and table.loc["learned (ours)", "n_seeds"] == 3
     other = _result(tmp_path, "shuffled", "random", None, 0.3, 0, [0.0] * 200, ids=list(range(1, 201)))
     with pytest.raises(SystemExit, match="not on the same examples"):
