@@ -1,6 +1,7 @@
 """The training job's streamed data path equals the materialised one: the same examples (subsample included),
 the same features featurised a chunk at a time and stored compactly, the same batches."""
 
+import datasets
 import numpy as np
 import pytest
 import torch
@@ -9,7 +10,8 @@ from hypothesis import strategies as st
 from transformers import AutoTokenizer
 
 from adaptive_retention.backbones import resolve_model_path
-from adaptive_retention.data import get_task, load_examples, stream_examples
+from adaptive_retention.data import get_task, iter_records, load_examples, stream_examples
+from adaptive_retention.prepare import prepare_data
 from adaptive_retention.tasks import collate, compact, featurize_stream, kind_module
 from adaptive_retention.config import TrainConfig
 from adaptive_retention.train import training_data
@@ -28,6 +30,31 @@ def test_streamed_examples_equal_loaded_ones(task, size):
     head, n, stream = stream_examples(task, "train", "local", DATA, size=size, seed=3)
     examples = list(stream)
     assert examples == loaded.examples and n == len(examples) and head.labels == loaded.labels and head.origin == loaded.origin
+
+
+@pytest.mark.parametrize("task,split,size", [("sst2", "train", 48), ("sst2", "dev", 30), ("squad", "train", 12), ("cuad", "dev", None)])
+def test_streamed_examples_from_a_prepared_snapshot_equal_loaded_ones(task, split, size, tmp_path):
+    """The path of every workflow job: Arrow records read in chunks, only the chosen ones converted twice; the dev
+    and train splits carve rows out of the snapshot's training records."""
+    prepare_data(task, "local", DATA, tmp_path / task)
+    loaded = load_examples(task, split, "prepared", tmp_path, size=size, seed=5)
+    head, n, stream = stream_examples(task, split, "prepared", tmp_path, size=size, seed=5)
+    examples = list(stream)
+    assert examples == loaded.examples and n == len(examples) == (size or len(examples)) and head.labels == loaded.labels
+
+
+RECORD = st.fixed_dictionaries({"id": st.text(max_size=3), "answers": st.fixed_dictionaries(
+    {"text": st.lists(st.text(max_size=4), max_size=2), "answer_start": st.lists(st.integers(0, 99), max_size=2)})})
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(RECORD, min_size=1, max_size=12), st.data(), st.integers(1, 5))
+def test_arrow_records_read_in_chunks_are_the_rows_one_at_a_time(records, data, chunk):
+    ds = datasets.Dataset.from_list(records)
+    rows = data.draw(st.none() | st.lists(st.integers(0, len(records) - 1), unique=True).map(sorted))
+    expected = [(i, ds[i]) for i in (range(len(ds)) if rows is None else rows)]
+    assert list(iter_records(ds, rows, chunk)) == expected
+    assert list(iter_records(ds.to_list(), rows, chunk)) == expected  # a plain list: the same rows
 
 
 def _plain(features):

@@ -3,14 +3,22 @@ labels, a sentence scorer over the restored token states, the top-k sentences, R
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
-from rouge_score import rouge_scorer
 from torch import nn
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
-_scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
-_oracle_scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2"], use_stemmer=True)
+ORACLE_TYPES = ("rouge1", "rouge2")
+
+
+@functools.cache
+def rouge(types: tuple[str, ...]):
+    """A stemming ROUGE scorer of `types`, built on first use: importing rouge-score (and NLTK) costs every job 2 s."""
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(list(types), use_stemmer=True)
 
 
 def greedy_oracle(sentences: list[str], abstract: str, k: int) -> list[int]:
@@ -24,7 +32,7 @@ def greedy_oracle(sentences: list[str], abstract: str, k: int) -> list[int]:
             if i in chosen:
                 continue
             summary = "\n".join(sentences[j] for j in sorted(chosen + [i]))
-            s = _oracle_scorer.score(abstract, summary)
+            s = rouge(ORACLE_TYPES).score(abstract, summary)
             gains.append(((s["rouge1"].fmeasure + s["rouge2"].fmeasure) / 2, i))
         if not gains:
             break
@@ -108,7 +116,7 @@ def predict(outputs: list[dict], features: list[dict], examples: list[dict], k: 
 
 def per_example(predictions: list[str], examples: list[dict], **_) -> dict[str, list[float]]:
     """Each summary's ROUGE F-measures (%): the metrics are their means; paired tests compare them example by example."""
-    scores = [_scorer.score(e["abstract"], p) for p, e in zip(predictions, examples)]
+    scores = [rouge(ROUGE_TYPES).score(e["abstract"], p) for p, e in zip(predictions, examples)]
     return {t: [100.0 * s[t].fmeasure for s in scores] for t in ROUGE_TYPES}
 
 
