@@ -32,7 +32,7 @@ bench: setup
 	$(BIN)/adaptive-retention bench --repeats 3 --out results/efficiency-cpu/throughput.tsv
 
 test: setup test-kvpress
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup  # two workers: tests/conftest.py RUN_SNAKEMAKE_HERE
 
 test-kvpress: $(KVPRESS)/.installed
 	PYTHONPATH=src $(KVPRESS)/bin/python -m pytest -q -p no:cacheprovider -o addopts="" tests/kvpress

@@ -9,6 +9,19 @@ from transformers import AutoTokenizer, BertConfig, BertModel, DistilBertConfig,
 
 from adaptive_retention.backbones import resolve_model_path
 
+# Modules whose tests run Snakemake for real in the repository (its .snakemake/, resources/tiny-bert, results/): under
+# `make test` (pytest -n 2 --dist loadgroup) they run one after another in one worker, every other test beside them.
+RUN_SNAKEMAKE_HERE = ("test_workflow.py", "test_slurm.py")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (pytest < 9.2: pytest-xdist issue #1386)
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.path.name in RUN_SNAKEMAKE_HERE:
+            item.add_marker(pytest.mark.xdist_group("snakemake-in-the-repository"))
+    items.sort(key=lambda item: item.path.name not in RUN_SNAKEMAKE_HERE)  # the longest unit first: the other worker fills in
+
+
 TINY = dict(vocab_size=120, hidden_size=32, num_attention_heads=4, intermediate_size=64, max_position_embeddings=64)
 
 
