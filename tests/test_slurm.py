@@ -23,7 +23,7 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 ACCOUNT, PARTITION = "ci", "debug"
 # the profile users copy, with the two FILL IN values and a short first status check for this local cluster
 PROFILE_ARGS = ["--profile", "profiles/slurm", "--default-resources", f"slurm_account={ACCOUNT}", f"slurm_partition={PARTITION}",
-                "--slurm-init-seconds-before-status-checks", "2", "--seconds-between-status-checks", "1", "--latency-wait", "5"]
+                "--slurm-init-seconds-before-status-checks", "2", "--latency-wait", "5"]
 TARGETS = ["sst2/full/seed0/eval.json", "sst2/r0.5/seed0/eval.json"]
 
 
