@@ -578,17 +578,14 @@ def stream_examples(task: str, split: str, source: str = "auto", data_dir: str |
     records holding a chosen example once more as they are consumed. What a training job uses on long-document tasks."""
     head, by_record = _open_split(task, split, source, data_dir, split_seed)
     classification = head.task.kind == "classification"
-    stubs, first = [], {}  # a stub per example (its label, index, record number); first: record number -> its first index
-    for i, examples in by_record():
-        first[i] = len(stubs)
-        stubs += [{"label": e["label"], "_i": len(stubs) + k, "_r": i} if classification else {"_i": len(stubs) + k, "_r": i}
-                  for k, e in enumerate(examples)]
+    stubs = [{"label": e["label"], "at": (i, k)} if classification else {"at": (i, k)}  # at: (record number, its k-th example)
+             for i, examples in by_record() for k, e in enumerate(examples)]
     if not stubs:
         raise _no_examples(head)
-    chosen = subsample(stubs, size, seed, stratify=classification)
-    keep, needed = {c["_i"] for c in chosen}, {c["_r"] for c in chosen}
-    records = [i for i in first if i in needed]  # the second pass converts only the records that hold a chosen example
-    return head, len(chosen), (e for i, examples in by_record(records) for k, e in enumerate(examples) if first[i] + k in keep)
+    chosen = subsample(stubs, size, seed, stratify=classification)  # in the stubs' order
+    keep = {c["at"] for c in chosen}
+    records = list(dict.fromkeys(c["at"][0] for c in chosen))  # in order; the second pass converts only these records
+    return head, len(chosen), (e for i, examples in by_record(records) for k, e in enumerate(examples) if (i, k) in keep)
 
 
 def load_examples(task: str, split: str, source: str = "auto", data_dir: str | os.PathLike | None = None,
